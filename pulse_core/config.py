@@ -1,0 +1,89 @@
+"""Deployment settings, read from `PULSE_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+import platformdirs
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "pulse", "pulse-demo"})
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(ValueError):
+    """The settings cannot run a safe deployment; the message says what to set."""
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("campaign-pulse", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """One deployment's settings. Every field has a `PULSE_<NAME>` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8765
+    demo: bool = False
+
+    token_ttl_seconds: int = 12 * 3600
+    event_retention_days: float = 7.0
+    send_queue_frames: int = 1024
+    max_topics_per_connection: int = 200
+    login_attempts_per_minute: int = 10
+
+    populate_batch_size: int = 500
+    offer_batch_size: int = 1000
+    offer_activation_delay_seconds: float = 5.0
+    populate_retry_seconds: float = 0.5
+    demo_traffic_interval_seconds: int = 3
+
+    @model_validator(mode="after")
+    def _require_real_secret(self) -> Self:
+        if self.demo:
+            return self
+        if self.secret_key is None or self.secret_key.strip().lower() in KNOWN_DEFAULT_SECRETS:
+            raise ConfigError(
+                "PULSE_SECRET_KEY is not set or is a known default. Set it to a random value "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))') "
+                "and give every server of the deployment the same one."
+            )
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"PULSE_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters long")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL with an async driver, or the SQLite file in the data directory."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'pulse.sqlite3'}"
+        return async_database_url(url)
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise ConfigError("PULSE_REDIS_URL is not set (for example redis://127.0.0.1:6379/0)")
+        return self.redis_url
+
+    def require_secret_key(self) -> str:
+        if not self.secret_key:
+            raise ConfigError("PULSE_SECRET_KEY is not set")
+        return self.secret_key
+
+
+def async_database_url(url: str) -> str:
+    """Give a plain SQLAlchemy URL the async driver this project uses."""
+    for plain, async_form in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return async_form + url[len(plain) :]
+    return url

@@ -1,0 +1,55 @@
+"""Every name that crosses a process boundary: topics, events, Redis keys, job names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+CAMPAIGN_TOPIC_PREFIX = "campaign:"
+MARKETER_TOPIC_PREFIX = "marketer:"
+MARKETER_TOPIC_SUFFIX = ":campaigns"
+
+
+class EventName(StrEnum):
+    """The three events of the original design, kept as they were."""
+
+    CAMPAIGN_UPDATED = "campaign_updated"
+    TARGET_POPULATED = "target_populated"
+    OFFERS_CREATED = "offers_created"
+
+
+class UpdateReason(StrEnum):
+    """Why a `campaign_updated` event was sent (an optional field of the event frame)."""
+
+    LAUNCHED = "launched"
+    TARGET_STATUS = "target_status"
+    OFFERS_REFRESHED = "offers_refreshed"
+    OFFERS_ACTIVATED = "offers_activated"
+    AD_ACTIVITY = "ad_activity"
+
+
+class ErrorCode(StrEnum):
+    """Codes of the WebSocket `error` frame."""
+
+    BAD_REQUEST = "bad_request"
+    FORBIDDEN = "forbidden"
+    UNKNOWN_TOPIC = "unknown_topic"
+    TOO_LARGE = "too_large"
+    SLOW_CONSUMER = "slow_consumer"
+
+
+# Redis pub/sub channel on which workers announce committed events to every server.
+EVENTS_CHANNEL = "pulse:events"
+
+# arq queue and job names.
+QUEUE_NAME = "pulse:queue"
+JOB_POPULATE_TARGET = "populate_target"
+JOB_CREATE_OFFERS = "create_initial_pending_offers"
+JOB_ACTIVATE_OFFERS = "activate_pending_offers"
+JOB_DEMO_TRAFFIC = "demo_traffic"
+JOB_RELAY_EVENTS = "relay_unpublished_events"
+JOB_PRUNE_EVENTS = "prune_event_log"
+
+# WebSocket close codes of our own (4000-4999 is the application range).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_SLOW_CONSUMER = 4408
+CLOSE_GOING_AWAY = 1001

@@ -1,0 +1,79 @@
+"""Fixtures on real parts: an embedded redis-server, SQLite files and (when given) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_core.config import Settings
+from pulse_data.database import Database
+from pulse_data.models import Base
+
+POSTGRES_URL = os.environ.get("PULSE_TEST_POSTGRES_URL")
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not POSTGRES_URL, reason="PULSE_TEST_POSTGRES_URL is not set"),
+        ],
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    # A short directory: unix socket paths are limited to ~100 bytes.
+    with tempfile.TemporaryDirectory(prefix="pulse-redis-") as directory:
+        server = EmbeddedRedis(Path(directory))
+        server.start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    """The embedded Redis, emptied before each test."""
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file, and PostgreSQL when PULSE_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'pulse.sqlite3'}"
+    assert POSTGRES_URL is not None
+    return POSTGRES_URL
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    async with database.write_engine.begin() as connection:
+        await connection.run_sync(Base.metadata.drop_all)
+        await connection.run_sync(Base.metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=TEST_SECRET,
+        offer_activation_delay_seconds=3600,
+        populate_retry_seconds=0.05,
+    )
