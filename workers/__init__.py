@@ -1,0 +1,1 @@
+"""arq workers: the jobs that change campaigns and publish their events."""
