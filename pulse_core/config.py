@@ -57,7 +57,9 @@ class Settings(BaseSettings):
                 "and give every server of the deployment the same one."
             )
         if len(self.secret_key) < MIN_SECRET_LENGTH:
-            raise ConfigError(f"PULSE_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters long")
+            raise ConfigError(
+                f"PULSE_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters long"
+            )
         return self
 
     @property

@@ -51,7 +51,8 @@ def parse_client_frame(text: str) -> ClientFrame:
     """Parse one client frame, raising `FrameError` with a message a developer can act on."""
     if len(text) > MAX_CLIENT_FRAME_BYTES:
         raise FrameError(
-            ErrorCode.TOO_LARGE, f"frame is {len(text)} bytes; the limit is {MAX_CLIENT_FRAME_BYTES}"
+            ErrorCode.TOO_LARGE,
+            f"frame is {len(text)} bytes; the limit is {MAX_CLIENT_FRAME_BYTES}",
         )
     try:
         data = json.loads(text)

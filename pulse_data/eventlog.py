@@ -71,7 +71,7 @@ async def record(
     rows = await session.execute(
         select(Campaign.id, Campaign.marketer_id).where(Campaign.id.in_(campaign_ids))
     )
-    marketer_of = {campaign_id: marketer_id for campaign_id, marketer_id in rows}
+    marketer_of = dict(rows.tuples().all())
     placed = [
         (item, topic)
         for item in pending
@@ -112,8 +112,14 @@ async def record(
             }
         )
     ids = (
-        await session.execute(insert(StoredEvent).returning(StoredEvent.id, sort_by_parameter_order=True), rows)
-    ).scalars().all()
+        (
+            await session.execute(
+                insert(StoredEvent).returning(StoredEvent.id, sort_by_parameter_order=True), rows
+            )
+        )
+        .scalars()
+        .all()
+    )
     return [
         RecordedEvent(id=row_id, topic=row["topic"], seq=row["seq"], frame=row["frame"])
         for row_id, row in zip(ids, rows, strict=True)
@@ -127,11 +133,15 @@ async def head(session: AsyncSession, topic: str) -> int:
 
 
 async def oldest_stored(session: AsyncSession, topic: str) -> int | None:
-    value = await session.scalar(select(func.min(StoredEvent.seq)).where(StoredEvent.topic == topic))
+    value = await session.scalar(
+        select(func.min(StoredEvent.seq)).where(StoredEvent.topic == topic)
+    )
     return None if value is None else int(value)
 
 
-async def frames_after(session: AsyncSession, topic: str, after: int, limit: int) -> list[RecordedEvent]:
+async def frames_after(
+    session: AsyncSession, topic: str, after: int, limit: int
+) -> list[RecordedEvent]:
     """Stored events of `topic` with seq > `after`, oldest first."""
     rows = await session.execute(
         select(StoredEvent.id, StoredEvent.topic, StoredEvent.seq, StoredEvent.frame)
@@ -153,7 +163,9 @@ async def history_gone(session: AsyncSession, topic: str, after: int) -> tuple[b
     return oldest is None or oldest > after + 1, latest
 
 
-async def unpublished(session: AsyncSession, created_before: datetime, limit: int) -> list[RecordedEvent]:
+async def unpublished(
+    session: AsyncSession, created_before: datetime, limit: int
+) -> list[RecordedEvent]:
     rows = await session.execute(
         select(StoredEvent.id, StoredEvent.topic, StoredEvent.seq, StoredEvent.frame)
         .where(StoredEvent.published.is_(False), StoredEvent.created_at < created_before)

@@ -97,7 +97,9 @@ async def campaign_stats(
         campaign_ids,
         marketer_id,
     )
-    ledger = {campaign_id: int(total or 0) for campaign_id, total in await session.execute(ledger_q)}
+    ledger = {
+        campaign_id: int(total or 0) for campaign_id, total in await session.execute(ledger_q)
+    }
 
     result: dict[int, CampaignStats] = {}
     for campaign_id, target_id in target_of.items():

@@ -1,0 +1,88 @@
+"""The app factory: `create_app(settings)` with a lifespan that opens and closes every client."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from arq.connections import RedisSettings, create_pool
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from pulse_core.config import Settings
+from pulse_core.names import QUEUE_NAME
+from pulse_data.database import Database
+from pulse_data.pubsub import EventPublisher
+from server import ws
+from server.api import auth, campaigns, events, health, me
+from server.fanout import Hub
+from server.listener import RedisListener
+from server.ratelimit import AttemptLimiter
+from server.state import ServerState
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    secret_key = settings.require_secret_key()
+    redis_url = settings.require_redis_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.effective_database_url)
+        redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_keepalive=True)
+        jobs = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE_NAME)
+        hub = Hub(db)
+        listener = RedisListener(redis_url, hub)
+        listener_task = asyncio.create_task(listener.run(), name="event-listener")
+        app.state.pulse = ServerState(
+            settings=settings,
+            secret_key=secret_key,
+            db=db,
+            redis=redis,
+            jobs=jobs,
+            publisher=EventPublisher(db, redis),
+            hub=hub,
+            listener=listener,
+            listener_task=listener_task,
+            login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
+        )
+        # Long-lived objects made at start-up need no collection: fewer, shorter GC pauses.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            listener_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await listener_task
+            await jobs.aclose()
+            await redis.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="Campaign Pulse",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Live campaign stats: REST API and a WebSocket of events per topic.",
+    )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the database is not answering; nothing was changed, try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    for router in (auth.router, me.router, campaigns.router, events.router, health.router):
+        app.include_router(router)
+    app.include_router(ws.router)
+    return app

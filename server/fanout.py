@@ -1,0 +1,259 @@
+"""Fan-out of event frames to WebSocket subscribers, per topic, in `seq` order.
+
+Each event frame arrives already serialized and is handed as the same string to every
+subscriber. Delivery never awaits a client: a frame goes into the connection's bounded queue,
+and the connection's writer task sends it. A client whose queue fills up is a slow consumer:
+it is told so and closed, and nobody else waits for it.
+
+Per topic the hub remembers the last seq it delivered: a duplicate (the relay may publish an
+event twice) is dropped, and a gap (two workers' publishes crossing) is filled from the event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from pulse_core.names import CLOSE_SLOW_CONSUMER, ErrorCode
+from pulse_core.wire import error_frame, resync_frame, subscribed_frame
+from pulse_data import eventlog
+from pulse_data.database import Database
+from pulse_data.eventlog import RecordedEvent
+
+log = logging.getLogger(__name__)
+
+REPLAY_PAGE = 500
+SLOW_CLOSE_TIMEOUT_SECONDS = 2.0
+
+SendText = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+class Connection:
+    """One client: a bounded queue of frames and the task that writes them."""
+
+    def __init__(self, send: SendText, close: Close, *, queue_limit: int, name: str = "") -> None:
+        self.name = name
+        self._send = send
+        self._close = close
+        self.queue_limit = queue_limit
+        self.queue: deque[str] = deque()
+        self.topics: set[str] = set()
+        self.slow = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self.sent = 0
+
+    def offer(self, frame: str) -> bool:
+        """Queue a frame without waiting; a full queue marks the client a slow consumer."""
+        if self.slow.is_set():
+            return False
+        if len(self.queue) >= self.queue_limit:
+            self.queue.clear()
+            self.slow.set()
+            return False
+        self.queue.append(frame)
+        self._drained.clear()
+        self._wakeup.set()
+        return True
+
+    async def put(self, frame: str) -> None:
+        """Queue a frame, waiting while the queue is half full (for replays and replies)."""
+        while len(self.queue) >= self.queue_limit // 2 and not self.slow.is_set():
+            await self._drained.wait()
+        self.offer(frame)
+
+    async def run_writer(self) -> None:
+        """Send queued frames until cancelled."""
+        queue = self.queue
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while queue:
+                await self._send(queue.popleft())
+                self.sent += 1
+            self._drained.set()
+
+    async def close_slow(self) -> None:
+        """Tell a slow consumer why, and close it; gives up quickly if it reads nothing."""
+        reason = "you were not reading events fast enough; reconnect and resume with 'after'"
+        try:
+            async with asyncio.timeout(SLOW_CLOSE_TIMEOUT_SECONDS):
+                await self._send(error_frame(ErrorCode.SLOW_CONSUMER, reason))
+                await self._close(CLOSE_SLOW_CONSUMER, "slow consumer")
+        except (TimeoutError, OSError, RuntimeError):
+            pass
+
+
+@dataclass(slots=True)
+class Subscription:
+    """A connection's place on a topic: the last seq sent, and live frames held during replay."""
+
+    last_seq: int = 0
+    held: list[tuple[int, str]] | None = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TopicState:
+    subscribers: dict[Connection, Subscription] = field(default_factory=dict)
+    last_seq: int | None = None
+
+
+@dataclass(slots=True)
+class HubStats:
+    delivered_frames: int = 0
+    duplicates_dropped: int = 0
+    gaps_filled: int = 0
+    slow_consumers: int = 0
+    resyncs: int = 0
+
+
+class Hub:
+    """Topics and their subscribers in one server process."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.topics: dict[str, TopicState] = {}
+        self.connections: set[Connection] = set()
+        self.stats = HubStats()
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(state.subscribers) for state in self.topics.values())
+
+    def add(self, connection: Connection) -> None:
+        self.connections.add(connection)
+
+    def remove(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        for topic in list(connection.topics):
+            self.unsubscribe(connection, topic)
+        if connection.slow.is_set():
+            self.stats.slow_consumers += 1
+
+    def unsubscribe(self, connection: Connection, topic: str) -> bool:
+        connection.topics.discard(topic)
+        state = self.topics.get(topic)
+        if state is None or state.subscribers.pop(connection, None) is None:
+            return False
+        if not state.subscribers:
+            del self.topics[topic]
+        return True
+
+    async def subscribe(self, connection: Connection, topic: str, after: int | None) -> None:
+        """Subscribe; replay stored events after `after`, then go live with no gap or duplicate."""
+        self.unsubscribe(connection, topic)
+        state = self.topics.setdefault(topic, TopicState())
+        subscription = Subscription()
+        state.subscribers[connection] = subscription
+        connection.topics.add(topic)
+        try:
+            async with self.db.reader() as session:
+                if after is None:
+                    gone, latest = False, await eventlog.head(session, topic)
+                else:
+                    gone, latest = await eventlog.history_gone(session, topic, after)
+            if state.last_seq is None:
+                state.last_seq = latest
+            await connection.put(subscribed_frame(topic, latest))
+            if after is None:
+                subscription.last_seq = latest
+            elif gone:
+                self.stats.resyncs += 1
+                subscription.last_seq = latest
+                await connection.put(resync_frame(topic, latest))
+            else:
+                subscription.last_seq = after
+                await self._replay(connection, subscription, topic)
+            await self._release_held(connection, subscription, topic)
+        except BaseException:
+            self.unsubscribe(connection, topic)
+            raise
+
+    async def _replay(self, connection: Connection, subscription: Subscription, topic: str) -> None:
+        while True:
+            async with self.db.reader() as session:
+                page = await eventlog.frames_after(
+                    session, topic, subscription.last_seq, REPLAY_PAGE
+                )
+            for event in page:
+                await connection.put(event.frame)
+                subscription.last_seq = event.seq
+            if len(page) < REPLAY_PAGE or connection.slow.is_set():
+                return
+
+    async def _release_held(
+        self, connection: Connection, subscription: Subscription, topic: str
+    ) -> None:
+        """Send the live frames that arrived during the replay, then deliver directly."""
+        while subscription.held:
+            held, subscription.held = subscription.held, []
+            for seq, frame in sorted(held):
+                if seq <= subscription.last_seq:
+                    continue
+                if seq > subscription.last_seq + 1:
+                    await self._replay(connection, subscription, topic)
+                    if seq <= subscription.last_seq:
+                        continue
+                await connection.put(frame)
+                subscription.last_seq = seq
+        subscription.held = None
+
+    async def deliver(self, events: Iterable[tuple[str, int, str]]) -> None:
+        """Deliver announced events (topic, seq, frame), filling gaps from the event log."""
+        for topic, seq, frame in events:
+            state = self.topics.get(topic)
+            if state is None:
+                continue
+            last = state.last_seq
+            if last is not None and seq <= last:
+                self.stats.duplicates_dropped += 1
+                continue
+            if last is not None and seq > last + 1:
+                await self._fill_gap(topic, last, seq)
+                state = self.topics.get(topic)
+                if state is None or (state.last_seq is not None and seq <= state.last_seq):
+                    continue
+            self._fan_out(state, topic, seq, frame)
+
+    async def _fill_gap(self, topic: str, last: int, seq: int) -> None:
+        async with self.db.reader() as session:
+            missing = await eventlog.frames_after(session, topic, last, seq - last - 1)
+        self.stats.gaps_filled += 1
+        for event in missing:
+            state = self.topics.get(topic)
+            if state is None:
+                return
+            if event.seq < seq and (state.last_seq is None or event.seq > state.last_seq):
+                self._fan_out(state, topic, event.seq, event.frame)
+
+    async def catch_up(self) -> int:
+        """Deliver what the event log holds past each topic's last delivered seq."""
+        delivered = 0
+        for topic in list(self.topics):
+            state = self.topics.get(topic)
+            if state is None or state.last_seq is None:
+                continue
+            async with self.db.reader() as session:
+                events: list[RecordedEvent] = await eventlog.frames_after(
+                    session, topic, state.last_seq, 10_000
+                )
+            await self.deliver((event.topic, event.seq, event.frame) for event in events)
+            delivered += len(events)
+        return delivered
+
+    def _fan_out(self, state: TopicState, topic: str, seq: int, frame: str) -> None:
+        state.last_seq = seq
+        for connection, subscription in state.subscribers.items():
+            if subscription.held is not None:
+                subscription.held.append((seq, frame))
+                if len(subscription.held) > connection.queue_limit:
+                    connection.slow.set()
+            elif seq > subscription.last_seq:
+                subscription.last_seq = seq
+                connection.offer(frame)
+        self.stats.delivered_frames += len(state.subscribers)

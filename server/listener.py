@@ -1,0 +1,91 @@
+"""The server's Redis listener: announced events in, fan-out out; reconnects by itself.
+
+After every (re)subscription it re-reads from the event log whatever was committed while it
+was away, so a Redis outage delays events but loses none. `/readyz` reports its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from pulse_core.names import EVENTS_CHANNEL
+from pulse_data.pubsub import decode_announcement
+from server.fanout import Hub
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class ListenerHealth:
+    connected: bool = False
+    reconnects: int = 0
+    messages: int = 0
+    bad_messages: int = 0
+    last_error: str | None = None
+    last_message_at: float | None = None
+
+
+class RedisListener:
+    def __init__(self, redis_url: str, hub: Hub) -> None:
+        self.redis_url = redis_url
+        self.hub = hub
+        self.health = ListenerHealth()
+        self.subscribed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Listen until cancelled, reconnecting with jittered exponential backoff."""
+        backoff = BACKOFF_START_SECONDS
+        while True:
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.health.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("event listener lost Redis (%s); retrying", self.health.last_error)
+            self.health.connected = False
+            self.subscribed.clear()
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+            self.health.reconnects += 1
+
+    async def _listen_once(self) -> None:
+        client = Redis.from_url(
+            self.redis_url, health_check_interval=5, socket_keepalive=True, socket_connect_timeout=5
+        )
+        try:
+            async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(EVENTS_CHANNEL)
+                caught_up = await self.hub.catch_up()
+                if self.health.reconnects:
+                    log.info("event listener back on Redis; %d missed events delivered", caught_up)
+                self.health.connected = True
+                self.health.last_error = None
+                self.subscribed.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    await self._handle(message["data"])
+        finally:
+            await client.aclose()
+
+    async def _handle(self, data: bytes | str) -> None:
+        self.health.messages += 1
+        self.health.last_message_at = time.time()
+        try:
+            events = decode_announcement(data)
+        except ValueError as exc:
+            self.health.bad_messages += 1
+            log.warning("ignored a malformed announcement on %s: %s", EVENTS_CHANNEL, exc)
+            return
+        await self.hub.deliver(events)

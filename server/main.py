@@ -1,0 +1,31 @@
+"""Run one API/WebSocket server process with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from pulse_core.config import Settings
+from server.app import create_app
+
+WS_MAX_FRAME_BYTES = 64 * 1024
+
+
+def uvicorn_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        ws_max_size=WS_MAX_FRAME_BYTES,
+        ws_per_message_deflate=False,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_level="info",
+        access_log=False,
+        lifespan="on",
+    )
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM."""
+    uvicorn.Server(uvicorn_config(settings)).run()

@@ -1,0 +1,30 @@
+"""What one server process holds while it runs: database, Redis, job queue, fan-out hub."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from pulse_core.config import Settings
+from pulse_data.database import Database
+from pulse_data.pubsub import EventPublisher
+from server.fanout import Hub
+from server.listener import RedisListener
+from server.ratelimit import AttemptLimiter
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    secret_key: str
+    db: Database
+    redis: Redis
+    jobs: ArqRedis
+    publisher: EventPublisher
+    hub: Hub
+    listener: RedisListener
+    listener_task: asyncio.Task[None]
+    login_limiter: AttemptLimiter
