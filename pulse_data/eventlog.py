@@ -47,7 +47,7 @@ class RecordedEvent:
 
 async def _allocate(session: AsyncSession, topic: str, how_many: int) -> int:
     """Reserve `how_many` seqs on `topic`; returns the last one."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     upsert = (postgresql if dialect == "postgresql" else sqlite).insert(TopicHead)
     statement = (
         upsert.values(topic=topic, last_seq=how_many)
@@ -68,10 +68,10 @@ async def record(
     if not pending:
         return []
     campaign_ids = {item.campaign_id for item in pending}
-    rows = await session.execute(
+    owners = await session.execute(
         select(Campaign.id, Campaign.marketer_id).where(Campaign.id.in_(campaign_ids))
     )
-    marketer_of = dict(rows.tuples().all())
+    marketer_of = dict(owners.tuples().all())
     placed = [
         (item, topic)
         for item in pending

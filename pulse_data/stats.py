@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Select, case, distinct, func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pulse_core.stats import BandCount, CampaignStats, cents_to_amount
@@ -23,8 +23,8 @@ from pulse_data.models import (
 
 
 def _scope(
-    query: Select[Any], column: Any, campaign_ids: Collection[int] | None, marketer_id: int | None
-) -> Select[Any]:
+    query: Any, column: Any, campaign_ids: Collection[int] | None, marketer_id: int | None
+) -> Any:
     if campaign_ids is not None:
         return query.where(column.in_(list(campaign_ids)))
     if marketer_id is not None:

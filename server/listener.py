@@ -89,3 +89,5 @@ class RedisListener:
             log.warning("ignored a malformed announcement on %s: %s", EVENTS_CHANNEL, exc)
             return
         await self.hub.deliver(events)
+        # Let the connections' writers drain their queues before the next announcement.
+        await asyncio.sleep(0)

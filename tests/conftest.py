@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -14,6 +17,10 @@ from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.config import Settings
 from pulse_data.database import Database
 from pulse_data.models import Base
+from tests.backend import LiveBackend, ServerThread, WorkerThread, free_port
+
+T = TypeVar("T")
+DEMO_MEMBERS = 2_000
 
 POSTGRES_URL = os.environ.get("PULSE_TEST_POSTGRES_URL")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -77,3 +84,51 @@ def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
         offer_activation_delay_seconds=3600,
         populate_retry_seconds=0.05,
     )
+
+
+def run_in_new_loop(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion on a fresh event loop in another thread."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(coroutine_factory()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+async def _fresh_demo_database(url: str, members: int) -> None:
+    from pulse_data.seed import seed_demo
+
+    database = Database(url)
+    try:
+        async with database.write_engine.begin() as connection:
+            await connection.run_sync(Base.metadata.drop_all)
+            await connection.run_sync(Base.metadata.create_all)
+        await seed_demo(database, members=members)
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def live_backend(settings: Settings) -> Iterator[LiveBackend]:
+    """The real server and a real worker on freshly seeded demo data (2,000 members)."""
+    run_in_new_loop(lambda: _fresh_demo_database(settings.database_url or "", DEMO_MEMBERS))
+    settings = settings.model_copy(update={"port": free_port()})
+    backend = LiveBackend(settings=settings, server=ServerThread(settings))
+    backend.server.start()
+    backend.worker = WorkerThread(settings)
+    backend.worker.start()
+    try:
+        yield backend
+    finally:
+        backend.worker.stop()
+        backend.server.stop()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 
 from pulse_core import messages
 from pulse_core.names import JOB_CREATE_OFFERS, JOB_POPULATE_TARGET
+from pulse_core.stats import PopulationStatus
 from pulse_data.campaigns import (
     CampaignNotFound,
     CampaignStateConflict,
@@ -32,8 +34,12 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 
 CampaignId = Path(ge=1, le=2**53, description="campaign id")
-ERRORS = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}}
-ACTION_ERRORS = {**ERRORS, 409: {"model": ErrorOut}, 503: {"model": ErrorOut}}
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}}
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ErrorOut},
+    503: {"model": ErrorOut},
+}
 
 
 def campaign_out(view: CampaignView) -> CampaignOut:
@@ -47,7 +53,7 @@ def campaign_out(view: CampaignView) -> CampaignOut:
         target=TargetOut(
             id=target.id,
             title=target.title,
-            population_status=target.population_status,
+            population_status=PopulationStatus(target.population_status),
             last_populated_at=target.last_populated_at,
         ),
         stats=StatsOut(

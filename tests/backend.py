@@ -1,0 +1,160 @@
+"""A live backend for tests: the real app under uvicorn and a real arq worker, each in a thread.
+
+Each runs its own asyncio loop, as it would in its own process, and talks to the others only
+through the real database, the real Redis and real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+
+from pulse_core.config import Settings
+from server.main import uvicorn_config
+
+DEMO_PASSWORD = "pulse-demo"
+ALICE = "alice@acme.example"
+BOB = "bob@acme.example"
+CAROL = "carol@globex.example"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until `condition()` is truthy; return its value or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class ServerThread:
+    """uvicorn serving the app on a fixed port in a thread of its own."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.server = uvicorn.Server(uvicorn_config(self.settings))
+        self.server.config.log_level = "warning"
+        self.thread = threading.Thread(target=self.server.run, name="test-server", daemon=True)
+        self.thread.start()
+        url = f"http://{self.settings.host}:{self.settings.port}/readyz"
+        wait_for(lambda: _answers(url), timeout=20)
+
+    def stop(self) -> None:
+        if self.server is None or self.thread is None:
+            return
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+        self.server = None
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class WorkerThread:
+    """A real arq worker in a thread of its own."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.worker: Any = None
+        self.thread: threading.Thread | None = None
+        self.started = threading.Event()
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="test-worker", daemon=True)
+        self.thread.start()
+        self.started.wait(20)
+
+    def _run(self) -> None:
+        from workers.settings import build_worker
+
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self.worker = build_worker(self.settings, handle_signals=False)
+            self.started.set()
+            try:
+                await self.worker.async_run()
+            except asyncio.CancelledError:
+                pass
+            finally:
+                await self.worker.close()
+
+        asyncio.run(main())
+
+    def stop(self) -> None:
+        if self.loop is None or self.thread is None:
+            return
+        main_task = self.worker.main_task
+
+        def cancel() -> None:
+            if main_task is not None:
+                main_task.cancel()
+
+        self.loop.call_soon_threadsafe(cancel)
+        self.thread.join(timeout=20)
+        self.loop = None
+
+
+@dataclass
+class LiveBackend:
+    """A running server (and worker) on demo data; `url` is the server's base URL."""
+
+    settings: Settings
+    server: ServerThread
+    worker: WorkerThread | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.settings.host}:{self.settings.port}/api/ws"
+
+    def restart_server(self) -> None:
+        self.server.stop()
+        self.server.start()
+
+    def login(self, email: str, password: str = DEMO_PASSWORD) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}/api/auth/login", json={"email": email, "password": password}
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def token(self, email: str) -> str:
+        if email not in self.tokens:
+            self.tokens[email] = self.login(email)["access_token"]
+        return self.tokens[email]
+
+    def client(self, email: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token(email)}"}
+        )

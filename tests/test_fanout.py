@@ -1,0 +1,167 @@
+"""Fan-out through the real path (Redis → server → WebSocket): order, gaps, duplicates,
+slow consumers and Redis outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_core.config import Settings
+from pulse_core.names import EVENTS_CHANNEL
+from pulse_data.database import Database
+from pulse_data.eventlog import RecordedEvent
+from pulse_data.pubsub import EventPublisher, campaign_transaction, encode_announcement
+from tests.backend import ALICE, LiveBackend, ServerThread, free_port
+from tests.wsclient import WsClient, events_of
+
+
+@pytest.fixture
+async def backend_db(live_backend: LiveBackend) -> AsyncIterator[Database]:
+    database = Database(live_backend.settings.database_url or "")
+    yield database
+    await database.dispose()
+
+
+async def first_active_campaign(backend: LiveBackend) -> int:
+    with backend.client(ALICE) as alice:
+        return int(
+            next(c["id"] for c in alice.get("/api/campaigns").json() if c["state"] == "active")
+        )
+
+
+async def metric(backend: LiveBackend, name: str) -> int:
+    async with httpx.AsyncClient() as client:
+        return int((await client.get(f"{backend.url}/metrics")).json()[name])
+
+
+async def wait_metric(backend: LiveBackend, name: str, value: int, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while await metric(backend, name) < value:
+            await asyncio.sleep(0.02)
+
+
+async def test_gap_is_filled_from_the_log_and_duplicates_are_dropped(
+    live_backend: LiveBackend, backend_db: Database
+) -> None:
+    campaign_id = await first_active_campaign(live_backend)
+    topic = f"campaign:{campaign_id}"
+    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+        head = (await ws.subscribe(topic))["seq"]
+        async with campaign_transaction(backend_db, publisher=None) as events:
+            events.broadcast_campaign_updated(campaign_id)
+            events.broadcast_campaign_updated(campaign_id)
+        on_topic = [e for e in events.recorded if e.topic == topic]
+        assert [e.seq for e in on_topic] == [head + 1, head + 2]
+        redis = Redis.from_url(live_backend.settings.redis_url or "")
+        try:
+            await redis.publish(EVENTS_CHANNEL, encode_announcement(on_topic[1:]))
+            frames = [await ws.recv(), await ws.recv()]
+            await redis.publish(EVENTS_CHANNEL, encode_announcement(on_topic))
+            await redis.publish(EVENTS_CHANNEL, "this is not an announcement")
+        finally:
+            await redis.aclose()
+        await wait_metric(live_backend, "duplicates_dropped", 2)
+        await ws.send(type="ping")
+        assert await ws.recv() == {"type": "pong"}
+    assert [f["seq"] for f in frames] == [head + 1, head + 2]
+    assert [f["event"] for f in frames] == ["campaign_updated", "campaign_updated"]
+
+
+async def test_slow_consumer_is_closed_and_others_get_every_event(
+    live_backend: LiveBackend,
+) -> None:
+    live_backend.settings.send_queue_frames = 256
+    campaign_id = await first_active_campaign(live_backend)
+    topic = f"campaign:{campaign_id}"
+    token = live_backend.token(ALICE)
+    healthy = await WsClient.open(live_backend.ws_url, token)
+    stalled = await WsClient.open(live_backend.ws_url, token)
+    head = (await healthy.subscribe(topic))["seq"]
+    await stalled.subscribe(topic)
+    stalled.connection.transport.pause_reading()
+
+    total = 3_000
+    padding = "x" * 8_000
+    announced = [
+        RecordedEvent(
+            id=0,
+            topic=topic,
+            seq=seq,
+            frame=json.dumps({"type": "event", "topic": topic, "seq": seq, "pad": padding}),
+        )
+        for seq in range(head + 1, head + 1 + total)
+    ]
+    redis = Redis.from_url(live_backend.settings.redis_url or "")
+    received: list[int] = []
+
+    async def read_all() -> None:
+        while len(received) < total:
+            received.append((await healthy.recv())["seq"])
+
+    try:
+        reader = asyncio.create_task(read_all())
+        for start in range(0, total, 100):
+            await redis.publish(EVENTS_CHANNEL, encode_announcement(announced[start : start + 100]))
+        await asyncio.wait_for(reader, timeout=60)
+        await wait_metric(live_backend, "slow_consumers", 1)
+    finally:
+        await redis.aclose()
+    assert received == list(range(head + 1, head + 1 + total))
+    stalled.connection.transport.resume_reading()
+    with pytest.raises(Exception):  # noqa: B017 - the closed socket raises ConnectionClosed
+        while True:
+            await stalled.recv(timeout=10)
+    assert stalled.connection.close_code in (4408, 1006)
+    await healthy.close()
+
+
+async def test_events_committed_while_redis_is_down_arrive_when_it_is_back(
+    settings: Settings, live_backend: LiveBackend, backend_db: Database
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="pulse-outage-") as directory:
+        own_redis = EmbeddedRedis(Path(directory))
+        own_redis.start()
+        own = live_backend.settings.model_copy(
+            update={"redis_url": own_redis.url, "port": free_port()}
+        )
+        server = ServerThread(own)
+        server.start()
+        base = f"http://{own.host}:{own.port}"
+        campaign_id = await first_active_campaign(live_backend)
+        topic = f"campaign:{campaign_id}"
+        publisher_redis = Redis.from_url(own_redis.url)
+        try:
+            ws = await WsClient.open(
+                f"ws://{own.host}:{own.port}/api/ws", live_backend.token(ALICE)
+            )
+            head = (await ws.subscribe(topic))["seq"]
+            own_redis.stop()
+            async with httpx.AsyncClient(base_url=base) as http:
+                async with asyncio.timeout(10):
+                    while (ready := await http.get("/readyz")).status_code != 503:
+                        await asyncio.sleep(0.05)
+                assert ready.json()["checks"]["event_listener"] != "ok"
+                async with campaign_transaction(
+                    backend_db, EventPublisher(backend_db, publisher_redis)
+                ) as events:
+                    events.broadcast_offers_created(campaign_id, 7)
+                own_redis.start()
+                frames = await ws.recv_until(lambda f: f.get("event") == "offers_created", 15)
+                async with asyncio.timeout(10):
+                    while (await http.get("/readyz")).status_code != 200:
+                        await asyncio.sleep(0.05)
+            assert [f["seq"] for f in events_of(frames)] == [head + 1]
+            assert events_of(frames)[0]["count"] == 7
+            await ws.close()
+        finally:
+            await publisher_redis.aclose()
+            server.stop()
+            own_redis.stop()

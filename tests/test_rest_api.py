@@ -1,0 +1,173 @@
+"""The REST contract: login, campaigns, actions, history and health, with their errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from pulse_core import messages
+from server.security import issue_token
+from tests.backend import ALICE, CAROL, DEMO_PASSWORD, LiveBackend
+
+STATS = {
+    "target_population",
+    "pending_offers",
+    "current_offers",
+    "pending_spend",
+    "spend_to_date",
+    "balance",
+    "unique_reach",
+    "banner_views",
+    "text_jumps",
+}
+
+
+def test_login_returns_token_and_user(live_backend: LiveBackend) -> None:
+    body = live_backend.login(ALICE)
+    assert body["token_type"] == "bearer"
+    assert body["access_token"]
+    assert body["user"]["email"] == ALICE
+    assert body["user"]["marketer_name"] == "Acme Outdoor"
+    assert set(body["user"]) >= {"id", "email", "marketer_id"}
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [(ALICE, "wrong-password"), ("nobody@acme.example", DEMO_PASSWORD)],
+)
+def test_wrong_login_is_401(live_backend: LiveBackend, email: str, password: str) -> None:
+    response = httpx.post(
+        f"{live_backend.url}/api/auth/login", json={"email": email, "password": password}
+    )
+    assert response.status_code == 401
+    assert response.json()["detail"] == "wrong email or password"
+
+
+def test_login_attempts_are_rate_limited(live_backend: LiveBackend) -> None:
+    attempts = live_backend.settings.login_attempts_per_minute
+    statuses = [
+        httpx.post(
+            f"{live_backend.url}/api/auth/login",
+            json={"email": "mallory@acme.example", "password": str(n)},
+        ).status_code
+        for n in range(attempts + 1)
+    ]
+    assert statuses == [401] * attempts + [429]
+
+
+@pytest.mark.parametrize("body", [{}, {"email": ALICE}, {"email": 3, "password": []}, []])
+def test_malformed_login_is_422(live_backend: LiveBackend, body: object) -> None:
+    response = httpx.post(f"{live_backend.url}/api/auth/login", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_campaigns_have_state_target_and_every_stat(live_backend: LiveBackend) -> None:
+    with live_backend.client(ALICE) as alice:
+        campaigns = alice.get("/api/campaigns").json()
+    assert len(campaigns) >= 5
+    assert {c["state"] for c in campaigns} == {"not_launched", "active", "archived"}
+    for campaign in campaigns:
+        assert set(campaign["stats"]) >= STATS
+        assert set(campaign["target"]) >= {"id", "title", "population_status"}
+        assert "launched_at" in campaign
+        assert "deactivated_at" in campaign
+    active = next(c for c in campaigns if c["state"] == "active")
+    assert active["stats"]["target_population"] > 0
+    assert active["stats"]["pending_offers"] + active["stats"]["current_offers"] > 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer forged"}, {"Authorization": "Basic YWxpY2U6eA=="}],
+)
+def test_routes_need_a_valid_token(live_backend: LiveBackend, headers: dict[str, str]) -> None:
+    for method, path in [
+        ("GET", "/api/campaigns"),
+        ("GET", "/api/campaigns/1"),
+        ("POST", "/api/campaigns/1/launch"),
+        ("POST", "/api/campaigns/1/refresh-offers"),
+        ("GET", "/api/events?topic=campaign:1"),
+        ("GET", "/api/me"),
+    ]:
+        response = httpx.request(method, f"{live_backend.url}{path}", headers=headers)
+        assert response.status_code == 401, (method, path)
+        assert response.json()["detail"]
+
+
+def test_expired_token_is_401(live_backend: LiveBackend) -> None:
+    user = live_backend.login(ALICE)["user"]
+    token, _ = issue_token(
+        live_backend.settings.secret_key or "",
+        user_id=user["id"],
+        marketer_id=user["marketer_id"],
+        email=ALICE,
+        ttl_seconds=-1,
+    )
+    response = httpx.get(
+        f"{live_backend.url}/api/campaigns", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+def test_other_marketers_campaigns_are_not_found(live_backend: LiveBackend) -> None:
+    with live_backend.client(ALICE) as alice:
+        acme_ids = {c["id"] for c in alice.get("/api/campaigns").json()}
+    acme = live_backend.login(ALICE)["user"]["marketer_id"]
+    with live_backend.client(CAROL) as carol:
+        assert acme_ids.isdisjoint(c["id"] for c in carol.get("/api/campaigns").json())
+        some = min(acme_ids)
+        for method, path in [
+            ("GET", f"/api/campaigns/{some}"),
+            ("POST", f"/api/campaigns/{some}/launch"),
+            ("POST", f"/api/campaigns/{some}/refresh-offers"),
+            ("GET", f"/api/events?topic=campaign:{some}"),
+            ("GET", f"/api/events?topic=marketer:{acme}:campaigns"),
+        ]:
+            assert carol.request(method, path).status_code == 404, (method, path)
+
+
+def test_unknown_campaign_is_404_and_bad_ids_are_422(live_backend: LiveBackend) -> None:
+    with live_backend.client(ALICE) as alice:
+        assert alice.get("/api/campaigns/987654").status_code == 404
+        assert alice.get("/api/campaigns/abc").status_code == 422
+        assert alice.get("/api/campaigns/0").status_code == 422
+        assert alice.get("/api/events", params={"topic": "weather"}).status_code == 422
+        assert alice.get("/api/events").status_code == 422
+        assert (
+            alice.get("/api/events", params={"topic": "campaign:1", "limit": 0}).status_code == 422
+        )
+
+
+def test_actions_that_do_not_fit_the_state_are_409(live_backend: LiveBackend) -> None:
+    with live_backend.client(ALICE) as alice:
+        campaigns = alice.get("/api/campaigns").json()
+        by_state = {c["state"]: c for c in campaigns}
+        active, archived = by_state["active"], by_state["archived"]
+        not_launched = by_state["not_launched"]
+        for campaign in (active, archived):
+            response = alice.post(f"/api/campaigns/{campaign['id']}/launch")
+            assert response.status_code == 409
+        refresh = alice.post(f"/api/campaigns/{not_launched['id']}/refresh-offers")
+        assert refresh.status_code == 409
+        assert refresh.json()["detail"] == messages.MUST_LAUNCH_FIRST
+        assert alice.post(f"/api/campaigns/{archived['id']}/refresh-offers").status_code == 409
+
+
+def test_launch_twice_is_409(live_backend: LiveBackend) -> None:
+    with live_backend.client(ALICE) as alice:
+        campaign = next(
+            c for c in alice.get("/api/campaigns").json() if c["state"] == "not_launched"
+        )
+        assert alice.post(f"/api/campaigns/{campaign['id']}/launch").status_code == 202
+        again = alice.post(f"/api/campaigns/{campaign['id']}/launch")
+        assert again.status_code == 409
+        assert again.json()["detail"] == messages.ALREADY_LAUNCHED
+
+
+def test_health_and_readiness(live_backend: LiveBackend) -> None:
+    assert httpx.get(f"{live_backend.url}/healthz").status_code == 200
+    ready = httpx.get(f"{live_backend.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "event_listener": "ok"}
