@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.effective_database_url)
-        redis = Redis.from_url(redis_url, socket_connect_timeout=5, socket_keepalive=True)
+        redis = Redis.from_url(redis_url, socket_connect_timeout=5)
         jobs = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE_NAME)
         hub = Hub(db)
         listener = RedisListener(redis_url, hub)

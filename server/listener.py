@@ -60,7 +60,7 @@ class RedisListener:
 
     async def _listen_once(self) -> None:
         client = Redis.from_url(
-            self.redis_url, health_check_interval=5, socket_keepalive=True, socket_connect_timeout=5
+            self.redis_url, health_check_interval=5, socket_connect_timeout=5
         )
         try:
             async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
