@@ -7,6 +7,7 @@ through the real database, the real Redis and real sockets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -91,18 +92,22 @@ class WorkerThread:
         self.started.wait(20)
 
     def _run(self) -> None:
-        from workers.settings import build_worker
+        from arq.worker import create_worker
+
+        from workers.settings import worker_settings
 
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
-            self.worker = build_worker(self.settings, handle_signals=False)
+            self.worker = create_worker(worker_settings(self.settings), handle_signals=False)
             self.started.set()
             try:
                 await self.worker.async_run()
             except asyncio.CancelledError:
                 pass
             finally:
-                await self.worker.close()
+                # Jobs cut short by the stop end cancelled; a later worker retries them.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.worker.close()
 
         asyncio.run(main())
 

@@ -111,9 +111,14 @@ async def test_client_resumes_after_disconnect_without_gap_or_duplicate(
         ]
         async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
             await ws.send(type="subscribe", topic=topic, after=last_seen)
-            frames = await ws.recv_until(
-                lambda f: f.get("request_id") == missed_ids[-1] and f["event"] == "campaign_updated"
-            )
+            pending = set(missed_ids)
+
+            def both_refreshes_done(frame: dict[str, Any]) -> bool:
+                if frame.get("event") == "campaign_updated":
+                    pending.discard(frame.get("request_id", ""))
+                return not pending
+
+            frames = await ws.recv_until(both_refreshes_done)
     assert frames[0]["type"] == "subscribed"
     seqs = [f["seq"] for f in events_of(frames)]
     assert seqs == list(range(last_seen + 1, last_seen + 1 + len(seqs)))

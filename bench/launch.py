@@ -1,0 +1,226 @@
+"""Launch → `offers_created` time for a target of 20,000 members, through the real processes.
+
+Run: `.venv/bin/python -m bench.launch` (SQLite in a temporary directory), or
+`.venv/bin/python -m bench.launch --database-url postgresql+asyncpg://postgres@127.0.0.1/pulse_bench
+--reset` on an EMPTY PostgreSQL database that it may wipe. It starts an embedded redis-server,
+`pulse server` and `pulse worker` as child processes, seeds the demo data plus one campaign whose
+target every member matches, subscribes a WebSocket client to the marketer topic, clicks Launch
+over REST and prints how long `target_populated` and `offers_created` took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert, select
+from websockets.asyncio.client import connect
+
+from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_data.database import Database
+from pulse_data.migrate import upgrade_database
+from pulse_data.models import (
+    Base,
+    Bid,
+    Campaign,
+    LedgerEntry,
+    Marketer,
+    Member,
+    Target,
+    TargetTrait,
+    TargetTraitGroup,
+    Trait,
+    TraitGroup,
+)
+from pulse_data.population import ensure_bands
+from pulse_data.seed import seed_demo
+
+EVERYONE = "Everyone (benchmark)"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def prepare(url: str, members: int, reset: bool) -> tuple[int, int]:
+    """Seed the demo data and a campaign whose target holds every member."""
+    db = Database(url)
+    try:
+        if reset:
+            async with db.write_engine.begin() as connection:
+                await connection.run_sync(Base.metadata.drop_all)
+                await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        upgrade_database(url)
+        await seed_demo(db, members=members)
+        async with db.writer() as session:
+            marketer_id = await session.scalar(
+                select(Marketer.id).where(Marketer.name == "Acme Outdoor")
+            )
+            assert marketer_id is not None
+            target_id = (
+                await session.execute(
+                    insert(Target)
+                    .values(marketer_id=marketer_id, title=EVERYONE)
+                    .returning(Target.id)
+                )
+            ).scalar_one()
+            groups = dict(
+                (await session.execute(select(TraitGroup.name, TraitGroup.id))).tuples().all()
+            )
+            traits = (await session.execute(select(Trait.id, Trait.trait_group_id))).all()
+            order = ["Age", "Region", "Household"]  # every member has an age: all are in a band
+            for position, name in enumerate(order):
+                await session.execute(
+                    insert(TargetTraitGroup).values(
+                        target_id=target_id, trait_group_id=groups[name], position=position
+                    )
+                )
+            accepted = [tid for tid, gid in traits if gid == groups["Age"]] + [
+                tid for tid, gid in traits if gid in (groups["Region"], groups["Household"])
+            ][::2]
+            await session.execute(
+                insert(TargetTrait), [{"target_id": target_id, "trait_id": tid} for tid in accepted]
+            )
+            bands = await ensure_bands(session, target_id)
+            campaign_id = (
+                await session.execute(
+                    insert(Campaign)
+                    .values(marketer_id=marketer_id, target_id=target_id, title="Launch benchmark")
+                    .returning(Campaign.id)
+                )
+            ).scalar_one()
+            await session.execute(
+                insert(Bid),
+                [
+                    {
+                        "campaign_id": campaign_id,
+                        "band_id": band_id,
+                        "offer_amount_cents": 100 - 10 * level,
+                        "marketer_cost_cents": 150 - 10 * level,
+                    }
+                    for level, band_id in sorted(bands.items())
+                ],
+            )
+            await session.execute(
+                insert(LedgerEntry).values(
+                    campaign_id=campaign_id, amount_cents=1_000_000, description="Deposit"
+                )
+            )
+            member_count = len((await session.execute(select(Member.id))).all())
+            await session.commit()
+        return campaign_id, member_count
+    finally:
+        await db.dispose()
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("the server did not become ready")
+
+
+async def measure(base: str, campaign_id: int, timeout: float) -> dict[str, float | int]:
+    async with httpx.AsyncClient(base_url=base) as http:
+        login = (
+            await http.post(
+                "/api/auth/login", json={"email": "alice@acme.example", "password": "pulse-demo"}
+            )
+        ).json()
+        headers = {"Authorization": f"Bearer {login['access_token']}"}
+        topic = f"marketer:{login['user']['marketer_id']}:campaigns"
+        ws_url = base.replace("http", "ws", 1) + "/api/ws"
+        async with connect(ws_url, additional_headers=headers) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "topic": topic, "after": None}))
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+            started = time.perf_counter()
+            response = await http.post(f"/api/campaigns/{campaign_id}/launch", headers=headers)
+            accepted = time.perf_counter() - started
+            assert response.status_code == 202, response.text
+            result: dict[str, float | int] = {"launch_request_s": accepted}
+            async with asyncio.timeout(timeout):
+                while True:
+                    frame = json.loads(await ws.recv())
+                    if frame.get("campaign_id") != campaign_id:
+                        continue
+                    if frame["event"] == "target_populated":
+                        result["target_populated_s"] = time.perf_counter() - started
+                        result["target_population"] = frame["stats"]["target_population"]
+                    if frame["event"] == "offers_created":
+                        result["offers_created_s"] = time.perf_counter() - started
+                        result["offers"] = frame["count"]
+                        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url", help="an empty database to use (default: SQLite in a temp dir)"
+    )
+    parser.add_argument(
+        "--reset", action="store_true", help="drop every table of --database-url first"
+    )
+    parser.add_argument("--members", type=int, default=20_000)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="pulse-bench-") as directory:
+        url = args.database_url or f"sqlite+aiosqlite:///{directory}/pulse.sqlite3"
+        seeding = time.perf_counter()
+        campaign_id, members = asyncio.run(prepare(url, args.members, args.reset))
+        print(f"seeded {members} members in {time.perf_counter() - seeding:.1f} s")
+        redis = EmbeddedRedis(Path(directory) / "redis")
+        redis.start()
+        port = free_port()
+        env = {
+            **os.environ,
+            "PULSE_DATABASE_URL": url,
+            "PULSE_REDIS_URL": redis.url,
+            "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
+            "PULSE_PORT": str(port),
+        }
+        children = [
+            subprocess.Popen([sys.executable, "-m", "pulse_cli", part], env=env)
+            for part in ("server", "worker")
+        ]
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base)
+            result = asyncio.run(measure(base, campaign_id, args.timeout))
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.wait(timeout=20)
+            redis.stop()
+    backend = url.split(":", 1)[0]
+    print(
+        f"\n{backend}: target of {result['target_population']} members; "
+        f"launch request {result['launch_request_s'] * 1000:.0f} ms; "
+        f"target_populated after {result['target_populated_s']:.2f} s; "
+        f"offers_created ({result['offers']} offers) after {result['offers_created_s']:.2f} s"
+    )
+    print(json.dumps({"backend": backend, **result}))
+
+
+if __name__ == "__main__":
+    main()
