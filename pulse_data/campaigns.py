@@ -94,20 +94,25 @@ async def campaign_marketer(session: AsyncSession, campaign_id: int) -> int | No
     return await session.scalar(select(Campaign.marketer_id).where(Campaign.id == campaign_id))
 
 
+async def _owned_campaign(session: AsyncSession, marketer_id: int, campaign_id: int) -> Campaign:
+    """The marketer's campaign, unless it is missing (or another's) or archived."""
+    campaign = await session.scalar(
+        select(Campaign).where(Campaign.id == campaign_id, Campaign.marketer_id == marketer_id)
+    )
+    if campaign is None:
+        raise CampaignNotFound(campaign_id)
+    if campaign.deactivated_at is not None:
+        raise CampaignStateConflict(messages.ARCHIVED)
+    return campaign
+
+
 async def launch_campaign(
     db: Database, publisher: EventPublisher | None, marketer_id: int, campaign_id: int
 ) -> Launched:
     """Mark the campaign launched and its target populating; the caller enqueues the jobs."""
     async with campaign_transaction(db, publisher) as events:
         session = events.session
-        campaign = await session.scalar(
-            select(Campaign).where(Campaign.id == campaign_id, Campaign.marketer_id == marketer_id)
-        )
-        if campaign is None:
-            raise CampaignNotFound(campaign_id)
-        state = campaign_state(campaign.launched_at, campaign.deactivated_at)
-        if state is CampaignState.ARCHIVED:
-            raise CampaignStateConflict(messages.ARCHIVED)
+        campaign = await _owned_campaign(session, marketer_id, campaign_id)
         launched = await session.execute(
             update(Campaign)
             .where(
@@ -144,14 +149,7 @@ async def launch_campaign(
 
 async def check_refreshable(session: AsyncSession, marketer_id: int, campaign_id: int) -> Campaign:
     """The campaign, if offers may be refreshed for it now."""
-    campaign = await session.scalar(
-        select(Campaign).where(Campaign.id == campaign_id, Campaign.marketer_id == marketer_id)
-    )
-    if campaign is None:
-        raise CampaignNotFound(campaign_id)
-    state = campaign_state(campaign.launched_at, campaign.deactivated_at)
-    if state is CampaignState.ARCHIVED:
-        raise CampaignStateConflict(messages.ARCHIVED)
-    if state is CampaignState.NOT_LAUNCHED:
+    campaign = await _owned_campaign(session, marketer_id, campaign_id)
+    if campaign_state(campaign.launched_at, None) is CampaignState.NOT_LAUNCHED:
         raise CampaignStateConflict(messages.MUST_LAUNCH_FIRST)
     return campaign

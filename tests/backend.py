@@ -159,6 +159,20 @@ class LiveBackend:
             self.tokens[email] = self.login(email)["access_token"]
         return self.tokens[email]
 
+    def expired_token(self, email: str) -> str:
+        """A token of the user, correctly signed, that expired a few seconds ago."""
+        from server.security import issue_token
+
+        user = self.login(email)["user"]
+        token, _ = issue_token(
+            self.settings.secret_key or "",
+            user_id=user["id"],
+            marketer_id=user["marketer_id"],
+            email=email,
+            ttl_seconds=-5,
+        )
+        return token
+
     def client(self, email: str) -> httpx.Client:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.token(email)}"}

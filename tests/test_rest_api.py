@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from pulse_core import messages
-from server.security import issue_token
 from tests.backend import ALICE, CAROL, DEMO_PASSWORD, LiveBackend
 
 STATS = {
@@ -96,14 +95,7 @@ def test_routes_need_a_valid_token(live_backend: LiveBackend, headers: dict[str,
 
 
 def test_expired_token_is_401(live_backend: LiveBackend) -> None:
-    user = live_backend.login(ALICE)["user"]
-    token, _ = issue_token(
-        live_backend.settings.secret_key or "",
-        user_id=user["id"],
-        marketer_id=user["marketer_id"],
-        email=ALICE,
-        ttl_seconds=-1,
-    )
+    token = live_backend.expired_token(ALICE)
     response = httpx.get(
         f"{live_backend.url}/api/campaigns", headers={"Authorization": f"Bearer {token}"}
     )

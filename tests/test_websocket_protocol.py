@@ -9,7 +9,6 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from pulse_core.wire import MAX_CLIENT_FRAME_BYTES
-from server.security import issue_token
 from tests.backend import ALICE, CAROL, LiveBackend
 from tests.wsclient import WsClient
 
@@ -31,14 +30,7 @@ async def test_missing_or_forged_token_is_refused(live_backend: LiveBackend, tok
 
 
 async def test_expired_token_is_refused(live_backend: LiveBackend) -> None:
-    user = live_backend.login(ALICE)["user"]
-    token, _ = issue_token(
-        live_backend.settings.secret_key or "",
-        user_id=user["id"],
-        marketer_id=user["marketer_id"],
-        email=ALICE,
-        ttl_seconds=-5,
-    )
+    token = live_backend.expired_token(ALICE)
     ws = await WsClient.open(live_backend.ws_url, token)
     assert await closed_code(ws) == 4401
 
