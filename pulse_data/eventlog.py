@@ -71,7 +71,7 @@ async def record(
     owners = await session.execute(
         select(Campaign.id, Campaign.marketer_id).where(Campaign.id.in_(campaign_ids))
     )
-    marketer_of = dict(owners.tuples().all())
+    marketer_of = dict(owners.all())
     placed = [
         (item, topic)
         for item in pending
@@ -183,8 +183,10 @@ async def mark_published(session: AsyncSession, ids: Sequence[int]) -> None:
 
 
 async def prune(session: AsyncSession, created_before: datetime) -> int:
-    """Forget events older than the retention window; topic heads keep counting."""
+    """Forget published events older than the retention window; topic heads keep counting."""
     result = await session.execute(
-        delete(StoredEvent).where(StoredEvent.created_at < created_before)
+        delete(StoredEvent).where(
+            StoredEvent.created_at < created_before, StoredEvent.published.is_(True)
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)

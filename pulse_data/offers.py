@@ -1,0 +1,172 @@
+"""Creating a campaign's pending offers and making due offers current."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pulse_core.names import UpdateReason
+from pulse_core.stats import PopulationStatus
+from pulse_data.database import Database
+from pulse_data.models import Bid, Campaign, Offer, OfferState, Target, TargetPopulation, utcnow
+from pulse_data.pubsub import EventPublisher, campaign_transaction
+from pulse_data.sqlutil import insert_ignoring_conflicts
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+class TargetStillPopulating(Exception):
+    """The campaign's target is being populated; try again shortly."""
+
+    def __init__(self, target_id: int) -> None:
+        super().__init__(f"target {target_id} is still populating; retry when it is populated")
+        self.target_id = target_id
+
+
+class TargetNotPopulated(Exception):
+    """The campaign's target was never populated; populate it, then try again."""
+
+    def __init__(self, target_id: int) -> None:
+        super().__init__(f"target {target_id} is not populated; populate it first")
+        self.target_id = target_id
+
+
+async def _insert_batch(
+    session: AsyncSession,
+    campaign_id: int,
+    target_id: int,
+    after: int,
+    batch_size: int,
+    now: datetime,
+    activate_at: datetime,
+) -> tuple[int | None, int]:
+    """Offer to the members with ids in (after, next boundary]; returns (boundary, inserted)."""
+    upto = await session.scalar(
+        select(TargetPopulation.member_id)
+        .where(TargetPopulation.target_id == target_id, TargetPopulation.member_id > after)
+        .order_by(TargetPopulation.member_id)
+        .offset(batch_size - 1)
+        .limit(1)
+    )
+    conditions = [TargetPopulation.target_id == target_id, TargetPopulation.member_id > after]
+    if upto is not None:
+        conditions.append(TargetPopulation.member_id <= upto)
+    source = (
+        select(
+            literal(campaign_id),
+            TargetPopulation.member_id,
+            TargetPopulation.band_id,
+            Bid.offer_amount_cents,
+            Bid.marketer_cost_cents,
+            literal(OfferState.PENDING),
+            literal(now, Offer.created_at.type),
+            literal(activate_at, Offer.activate_at.type),
+        )
+        .join(Bid, (Bid.band_id == TargetPopulation.band_id) & (Bid.campaign_id == campaign_id))
+        .where(*conditions)
+    )
+    statement = (
+        insert_ignoring_conflicts(session, Offer, [Offer.campaign_id, Offer.member_id])
+        .from_select(
+            [
+                Offer.campaign_id,
+                Offer.member_id,
+                Offer.band_id,
+                Offer.offer_amount_cents,
+                Offer.marketer_cost_cents,
+                Offer.state,
+                Offer.created_at,
+                Offer.activate_at,
+            ],
+            source,
+        )
+        .returning(Offer.id)
+    )
+    inserted = len((await session.execute(statement)).all())
+    return (None if upto is None else int(upto)), inserted
+
+
+async def create_offers(
+    db: Database,
+    publisher: EventPublisher | None,
+    campaign_id: int,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    activation_delay: timedelta = timedelta(seconds=5),
+    request_id: str | None = None,
+) -> int:
+    """Create a pending offer for every populated member of the campaign's target that has none.
+
+    All batches and the events are one transaction, so a retry after a crash counts exactly.
+    Returns how many offers were inserted.
+    """
+    extra = {"request_id": request_id} if request_id else {}
+    async with campaign_transaction(db, publisher) as events:
+        session = events.session
+        row = (
+            await session.execute(
+                select(Campaign.target_id, Campaign.deactivated_at).where(
+                    Campaign.id == campaign_id
+                )
+            )
+        ).first()
+        if row is None:
+            log.warning("campaign %d does not exist: no offers created", campaign_id)
+            return 0
+        target_id, deactivated_at = row
+        count = 0
+        if deactivated_at is None:
+            status = await session.scalar(
+                select(Target.population_status)
+                .where(Target.id == target_id)
+                .with_for_update(read=True)
+            )
+            if status == PopulationStatus.POPULATING.value:
+                raise TargetStillPopulating(target_id)
+            if status != PopulationStatus.POPULATED.value:
+                raise TargetNotPopulated(target_id)
+            now = utcnow()
+            after: int | None = 0
+            while after is not None:
+                after, inserted = await _insert_batch(
+                    session, campaign_id, target_id, after, batch_size, now, now + activation_delay
+                )
+                count += inserted
+        if count > 0:
+            events.broadcast_offers_created(campaign_id, count, **extra)
+        events.broadcast_campaign_updated(
+            campaign_id, reason=UpdateReason.OFFERS_REFRESHED, created=count, **extra
+        )
+    log.info("campaign %d: %d offers created", campaign_id, count)
+    return count
+
+
+async def activate_due_offers(
+    db: Database, publisher: EventPublisher | None, now: datetime | None = None
+) -> int:
+    """Make every due pending offer of a not-archived campaign current; returns how many."""
+    moment = now or utcnow()
+    async with campaign_transaction(db, publisher) as events:
+        live_campaigns = select(Campaign.id).where(Campaign.deactivated_at.is_(None))
+        touched = (
+            await events.session.scalars(
+                update(Offer)
+                .where(
+                    Offer.state == OfferState.PENDING,
+                    Offer.activate_at <= moment,
+                    Offer.campaign_id.in_(live_campaigns),
+                )
+                .values(state=OfferState.CURRENT)
+                .returning(Offer.campaign_id)
+            )
+        ).all()
+        for campaign_id in sorted(set(touched)):
+            events.broadcast_campaign_updated(campaign_id, reason=UpdateReason.OFFERS_ACTIVATED)
+    if touched:
+        log.info("activated %d offers of %d campaigns", len(touched), len(set(touched)))
+    return len(touched)

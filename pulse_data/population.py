@@ -1,0 +1,259 @@
+"""Populating a target: each matching member goes into the innermost band of the target they match.
+
+A target's trait groups are ordered by `position`. The bullseye (level 0) needs a match in all N
+groups; ring k needs the first N-k, so each outer ring drops the last remaining group. A member
+matches a group when they have any of the target's accepted traits of that group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pulse_core.names import UpdateReason
+from pulse_core.stats import CampaignState, PopulationStatus, campaign_state
+from pulse_data.database import Database
+from pulse_data.models import (
+    Band,
+    Campaign,
+    Member,
+    MemberTag,
+    Target,
+    TargetPopulation,
+    TargetTrait,
+    TargetTraitGroup,
+    Trait,
+    utcnow,
+)
+from pulse_data.pubsub import CampaignEvents, EventPublisher, campaign_transaction
+from pulse_data.sqlutil import insert_ignoring_conflicts, rowcount
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 500
+
+
+class TargetNotFound(LookupError):
+    """No target has this id."""
+
+
+@dataclass(frozen=True, slots=True)
+class PopulateResult:
+    target_id: int
+    population: int
+    by_level: dict[int, int] = field(default_factory=dict)
+    removed: int = 0
+    campaigns_notified: int = 0
+
+
+def band_name(level: int) -> str:
+    return "Bullseye" if level == 0 else f"Ring {level}"
+
+
+def band_level(matched_positions: set[int], ordered_positions: list[int]) -> int | None:
+    """The innermost level whose required groups all match, or None when none does."""
+    prefix = 0
+    for position in ordered_positions:
+        if position not in matched_positions:
+            break
+        prefix += 1
+    return len(ordered_positions) - prefix if prefix else None
+
+
+async def _group_positions(session: AsyncSession, target_id: int) -> list[int]:
+    rows = await session.scalars(
+        select(TargetTraitGroup.position)
+        .where(TargetTraitGroup.target_id == target_id)
+        .order_by(TargetTraitGroup.position, TargetTraitGroup.trait_group_id)
+    )
+    return list(rows)
+
+
+async def ensure_bands(session: AsyncSession, target_id: int) -> dict[int, int]:
+    """Create the target's missing bands (one per trait group); returns level -> band id."""
+    levels = len(await _group_positions(session, target_id))
+    existing = dict(
+        (
+            await session.execute(select(Band.level, Band.id).where(Band.target_id == target_id))
+        ).all()
+    )
+    missing = [
+        {"target_id": target_id, "level": level, "name": band_name(level)}
+        for level in range(levels)
+        if level not in existing
+    ]
+    if missing:
+        await session.execute(
+            insert_ignoring_conflicts(session, Band, [Band.target_id, Band.level]), missing
+        )
+        existing = dict(
+            (
+                await session.execute(
+                    select(Band.level, Band.id).where(Band.target_id == target_id)
+                )
+            ).all()
+        )
+    return {int(level): int(band_id) for level, band_id in existing.items()}
+
+
+async def _notify_campaigns(events: CampaignEvents, target_id: int, *, populated: bool) -> int:
+    """Tell every campaign using the target; active ones hear `target_populated` when it is done."""
+    rows = await events.session.execute(
+        select(Campaign.id, Campaign.launched_at, Campaign.deactivated_at)
+        .where(Campaign.target_id == target_id)
+        .order_by(Campaign.id)
+    )
+    count = 0
+    for campaign_id, launched_at, deactivated_at in rows:
+        active = campaign_state(launched_at, deactivated_at) is CampaignState.ACTIVE
+        if populated and active:
+            events.broadcast_target_populated(campaign_id)
+        else:
+            events.broadcast_campaign_updated(campaign_id, reason=UpdateReason.TARGET_STATUS)
+        count += 1
+    return count
+
+
+async def mark_populating(
+    db: Database, publisher: EventPublisher | None, target_id: int, *, only_if_not_populated: bool
+) -> bool:
+    """Set the target `populating` and commit; True when this call changed its status."""
+    async with campaign_transaction(db, publisher) as events:
+        session = events.session
+        if await session.scalar(select(Target.id).where(Target.id == target_id)) is None:
+            raise TargetNotFound(target_id)
+        from_statuses = [PopulationStatus.NOT_POPULATED.value]
+        if not only_if_not_populated:
+            from_statuses.append(PopulationStatus.POPULATED.value)
+        changed = rowcount(
+            await session.execute(
+                update(Target)
+                .where(Target.id == target_id, Target.population_status.in_(from_statuses))
+                .values(population_status=PopulationStatus.POPULATING.value)
+            )
+        )
+        await ensure_bands(session, target_id)
+        if changed:
+            await _notify_campaigns(events, target_id, populated=False)
+        return changed == 1
+
+
+async def _populate_batch(
+    session: AsyncSession,
+    target_id: int,
+    positions: list[int],
+    band_of_level: dict[int, int],
+    after: int,
+    batch_size: int,
+) -> tuple[int | None, int]:
+    """Place the members with ids in (after, next boundary]; returns (boundary, rows removed)."""
+    upto = await session.scalar(
+        select(Member.id)
+        .where(Member.id > after)
+        .order_by(Member.id)
+        .offset(batch_size - 1)
+        .limit(1)
+    )
+    in_range = [MemberTag.member_id > after]
+    if upto is not None:
+        in_range.append(MemberTag.member_id <= upto)
+    matches = await session.execute(
+        select(MemberTag.member_id, TargetTraitGroup.position)
+        .join(Trait, Trait.id == MemberTag.trait_id)
+        .join(
+            TargetTrait,
+            (TargetTrait.trait_id == MemberTag.trait_id) & (TargetTrait.target_id == target_id),
+        )
+        .join(
+            TargetTraitGroup,
+            (TargetTraitGroup.trait_group_id == Trait.trait_group_id)
+            & (TargetTraitGroup.target_id == target_id),
+        )
+        .where(*in_range)
+        .distinct()
+    )
+    matched: dict[int, set[int]] = defaultdict(set)
+    for member_id, position in matches:
+        matched[member_id].add(position)
+    placed: dict[int, int] = {}
+    for member_id, member_positions in matched.items():
+        level = band_level(member_positions, positions)
+        if level is not None:
+            placed[member_id] = band_of_level[level]
+
+    existing_range = [TargetPopulation.target_id == target_id, TargetPopulation.member_id > after]
+    if upto is not None:
+        existing_range.append(TargetPopulation.member_id <= upto)
+    existing = await session.execute(
+        select(TargetPopulation.id, TargetPopulation.member_id, TargetPopulation.band_id).where(
+            *existing_range
+        )
+    )
+    stale = [row_id for row_id, member_id, band_id in existing if placed.get(member_id) != band_id]
+    if stale:
+        await session.execute(delete(TargetPopulation).where(TargetPopulation.id.in_(stale)))
+    if placed:
+        await session.execute(
+            insert_ignoring_conflicts(session, TargetPopulation),
+            [
+                {"target_id": target_id, "band_id": band_id, "member_id": member_id}
+                for member_id, band_id in sorted(placed.items())
+            ],
+        )
+    return (None if upto is None else int(upto)), len(stale)
+
+
+async def populate_target(
+    db: Database,
+    publisher: EventPublisher | None,
+    target_id: int,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> PopulateResult:
+    """Replace the target's population batch by batch, then mark it populated and tell campaigns."""
+    await mark_populating(db, publisher, target_id, only_if_not_populated=False)
+    async with db.reader() as session:
+        positions = await _group_positions(session, target_id)
+    async with db.writer() as session:
+        band_of_level = await ensure_bands(session, target_id)
+        await session.commit()
+
+    removed = 0
+    after: int | None = 0
+    while after is not None:
+        async with db.writer() as session:
+            after, stale = await _populate_batch(
+                session, target_id, positions, band_of_level, after, batch_size
+            )
+            await session.commit()
+        removed += stale
+
+    async with campaign_transaction(db, publisher) as events:
+        session = events.session
+        await session.execute(
+            update(Target)
+            .where(Target.id == target_id)
+            .values(population_status=PopulationStatus.POPULATED.value, last_populated_at=utcnow())
+        )
+        counts = await session.execute(
+            select(Band.level, func.count(TargetPopulation.id))
+            .join(TargetPopulation, TargetPopulation.band_id == Band.id)
+            .where(Band.target_id == target_id)
+            .group_by(Band.level)
+        )
+        by_level = {int(level): int(count) for level, count in counts}
+        notified = await _notify_campaigns(events, target_id, populated=True)
+    result = PopulateResult(target_id, sum(by_level.values()), by_level, removed, notified)
+    log.info(
+        "populated target %d: %d members %s, %d removed, %d campaigns told",
+        target_id,
+        result.population,
+        by_level,
+        removed,
+        notified,
+    )
+    return result

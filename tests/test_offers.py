@@ -1,0 +1,208 @@
+"""Creating offers (each counted once, per member) and activating them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from pulse_core.names import EventName, UpdateReason
+from pulse_core.topics import campaign_topic, marketer_topic
+from pulse_data.database import Database
+from pulse_data.models import Campaign, Offer, OfferState, utcnow
+from pulse_data.offers import (
+    TargetNotPopulated,
+    TargetStillPopulating,
+    activate_due_offers,
+    create_offers,
+)
+from pulse_data.population import mark_populating, populate_target
+from tests.factories import (
+    BIDS,
+    BULLSEYE,
+    make_campaign,
+    make_members,
+    make_population,
+    make_world,
+    stored_events,
+)
+
+HOUR = timedelta(hours=1)
+
+
+async def _frames(db: Database, topic: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(event.frame) for event in await stored_events(db, topic)]
+
+
+async def _offers(db: Database, campaign_id: int) -> list[Offer]:
+    async with db.reader() as session:
+        query = select(Offer).where(Offer.campaign_id == campaign_id).order_by(Offer.member_id)
+        return list((await session.scalars(query)).all())
+
+
+async def test_every_populated_member_gets_one_pending_offer_at_its_band_bid(db: Database) -> None:
+    world = await make_world(db)
+    members = await make_population(db, world, per_band=2)
+    campaign = await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+    before = utcnow()
+
+    created = await create_offers(db, None, campaign, activation_delay=HOUR)
+
+    offers = await _offers(db, campaign)
+    assert created == len(offers) == 6
+    assert [offer.member_id for offer in offers] == members[:6]
+    amounts = [(offer.offer_amount_cents, offer.marketer_cost_cents) for offer in offers]
+    assert amounts == [BIDS[0]] * 2 + [BIDS[1]] * 2 + [BIDS[2]] * 2
+    assert {offer.state for offer in offers} == {OfferState.PENDING}
+    assert all(before + HOUR <= offer.activate_at <= utcnow() + HOUR for offer in offers)
+
+
+async def test_batches_smaller_than_the_population_count_every_offer_once(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world, per_band=7)
+    campaign = await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+    assert await create_offers(db, None, campaign, batch_size=4) == 21
+    assert len(await _offers(db, campaign)) == 21
+
+
+async def test_offers_created_and_campaign_updated_go_to_both_topics_with_stats(
+    db: Database,
+) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+    await create_offers(db, None, campaign, request_id="req-1")
+
+    for topic in (campaign_topic(campaign), marketer_topic(world.marketer_id)):
+        created, updated = (await _frames(db, topic))[-2:]
+        assert created["event"] == EventName.OFFERS_CREATED
+        assert created["count"] == 6 and created["request_id"] == "req-1"
+        assert created["stats"]["pending_offers"] == 6
+        assert updated["event"] == EventName.CAMPAIGN_UPDATED
+        assert updated["reason"] == UpdateReason.OFFERS_REFRESHED
+        assert updated["created"] == 6 and updated["request_id"] == "req-1"
+
+
+async def test_rerun_inserts_nothing_and_sends_only_campaign_updated(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+    assert await create_offers(db, None, campaign) == 6
+    events_before = len(await _frames(db, campaign_topic(campaign)))
+
+    assert await create_offers(db, None, campaign) == 0
+
+    new_frames = (await _frames(db, campaign_topic(campaign)))[events_before:]
+    assert [frame["event"] for frame in new_frames] == [EventName.CAMPAIGN_UPDATED]
+    assert new_frames[0]["created"] == 0 and "request_id" not in new_frames[0]
+    assert len(await _offers(db, campaign)) == 6
+
+
+async def test_refresh_offers_only_members_new_to_the_population(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+    await create_offers(db, None, campaign)
+    (newcomer,) = await make_members(db, world, [BULLSEYE])
+    await populate_target(db, None, world.target_id)
+
+    assert await create_offers(db, None, campaign) == 1
+    assert newcomer in {offer.member_id for offer in await _offers(db, campaign)}
+
+
+async def test_offers_wait_for_a_target_that_is_populating_or_not_populated(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world)
+    with pytest.raises(TargetNotPopulated):
+        await create_offers(db, None, campaign)
+    await mark_populating(db, None, world.target_id, only_if_not_populated=True)
+    with pytest.raises(TargetStillPopulating):
+        await create_offers(db, None, campaign)
+    assert await _offers(db, campaign) == []
+    assert [frame["event"] for frame in await _frames(db, campaign_topic(campaign))] == [
+        EventName.CAMPAIGN_UPDATED  # the target's status changed to populating
+    ]
+
+
+async def test_archived_campaign_gets_no_offers_but_hears_campaign_updated(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world, archived=True)
+    await populate_target(db, None, world.target_id)
+    assert await create_offers(db, None, campaign) == 0
+    assert await _offers(db, campaign) == []
+    last = (await _frames(db, campaign_topic(campaign)))[-1]
+    assert last["event"] == EventName.CAMPAIGN_UPDATED and last["created"] == 0
+
+
+async def test_concurrent_offer_creation_keeps_each_topic_seq_contiguous(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world, per_band=20)
+    first, second = await make_campaign(db, world), await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+
+    counts = await asyncio.gather(
+        create_offers(db, None, first, batch_size=5), create_offers(db, None, second, batch_size=5)
+    )
+
+    assert list(counts) == [60, 60]
+    frames = await _frames(db, marketer_topic(world.marketer_id))
+    assert [frame["seq"] for frame in frames] == list(range(1, len(frames) + 1))
+    created = [frame for frame in frames if frame["event"] == EventName.OFFERS_CREATED]
+    assert sorted(frame["campaign_id"] for frame in created) == [first, second]
+    for campaign_id in (first, second):
+        seqs = [frame["seq"] for frame in await _frames(db, campaign_topic(campaign_id))]
+        assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_due_offers_become_current_with_one_update_per_campaign(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    due, later, archived = (
+        await make_campaign(db, world),
+        await make_campaign(db, world),
+        await make_campaign(db, world),
+    )
+    await populate_target(db, None, world.target_id)
+    for campaign_id in (due, later, archived):
+        await create_offers(db, None, campaign_id, activation_delay=HOUR)
+    now = utcnow()
+    async with db.writer() as session:
+        await session.execute(
+            update(Offer).where(Offer.campaign_id.in_([due, archived])).values(activate_at=now)
+        )
+        await session.execute(
+            update(Campaign).where(Campaign.id == archived).values(deactivated_at=now)
+        )
+        await session.commit()
+    updates_before = len(await _frames(db, campaign_topic(due)))
+
+    assert await activate_due_offers(db, None, now) == 6
+    assert await activate_due_offers(db, None, now) == 0
+
+    async with db.reader() as session:
+        states = dict(
+            (
+                await session.execute(
+                    select(Offer.campaign_id, func.count())
+                    .where(Offer.state == OfferState.CURRENT)
+                    .group_by(Offer.campaign_id)
+                )
+            ).all()
+        )
+    assert states == {due: 6}
+    new_frames = (await _frames(db, campaign_topic(due)))[updates_before:]
+    assert [(frame["event"], frame["reason"]) for frame in new_frames] == [
+        (EventName.CAMPAIGN_UPDATED, UpdateReason.OFFERS_ACTIVATED)
+    ]
+    assert new_frames[0]["stats"]["current_offers"] == 6
+    assert len(await _frames(db, campaign_topic(later))) == updates_before

@@ -1,0 +1,126 @@
+"""The arq jobs: each takes its shared clients from arq's `ctx`, calls `pulse_data`, and logs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from arq import Retry
+
+from pulse_core.config import Settings
+from pulse_core.names import JOB_POPULATE_TARGET, QUEUE_NAME
+from pulse_data import eventlog, offers, population, traffic
+from pulse_data.database import Database
+from pulse_data.models import utcnow
+from pulse_data.pubsub import EventPublisher
+
+log = logging.getLogger(__name__)
+
+Ctx = dict[str, Any]
+
+# Events younger than this may still be on their way from the process that committed them.
+RELAY_MIN_AGE = timedelta(seconds=2)
+RELAY_BATCH = 500
+RELAY_MAX_BATCHES = 20
+MAX_POPULATE_WAIT_SECONDS = 5.0
+
+
+def _clients(ctx: Ctx) -> tuple[Database, EventPublisher, Settings]:
+    return ctx["db"], ctx["publisher"], ctx["settings"]
+
+
+def _retry_delay(ctx: Ctx, settings: Settings) -> float:
+    """Wait a little longer on each try, so a long population is not polled too often."""
+    tries = int(ctx.get("job_try", 1))
+    return min(settings.populate_retry_seconds * tries, MAX_POPULATE_WAIT_SECONDS)
+
+
+async def populate_target(ctx: Ctx, target_id: int) -> dict[str, Any]:
+    db, publisher, settings = _clients(ctx)
+    result = await population.populate_target(
+        db, publisher, target_id, batch_size=settings.populate_batch_size
+    )
+    return {
+        "target_id": target_id,
+        "population": result.population,
+        "by_level": result.by_level,
+        "campaigns_notified": result.campaigns_notified,
+    }
+
+
+async def create_initial_pending_offers(
+    ctx: Ctx, campaign_id: int, request_id: str | None = None
+) -> dict[str, Any]:
+    db, publisher, settings = _clients(ctx)
+    try:
+        created = await offers.create_offers(
+            db,
+            publisher,
+            campaign_id,
+            batch_size=settings.offer_batch_size,
+            activation_delay=timedelta(seconds=settings.offer_activation_delay_seconds),
+            request_id=request_id,
+        )
+    except offers.TargetStillPopulating as exc:
+        log.info("campaign %d waits for target %d to populate", campaign_id, exc.target_id)
+        raise Retry(defer=_retry_delay(ctx, settings)) from exc
+    except offers.TargetNotPopulated as exc:
+        if await population.mark_populating(
+            db, publisher, exc.target_id, only_if_not_populated=True
+        ):
+            await ctx["redis"].enqueue_job(
+                JOB_POPULATE_TARGET, exc.target_id, _queue_name=QUEUE_NAME
+            )
+            log.info(
+                "campaign %d: target %d was not populated; populating it",
+                campaign_id,
+                exc.target_id,
+            )
+        raise Retry(defer=_retry_delay(ctx, settings)) from exc
+    return {"campaign_id": campaign_id, "created": created}
+
+
+async def activate_pending_offers(ctx: Ctx) -> dict[str, Any]:
+    db, publisher, _ = _clients(ctx)
+    return {"activated": await offers.activate_due_offers(db, publisher, utcnow())}
+
+
+async def demo_traffic(ctx: Ctx) -> dict[str, Any]:
+    db, publisher, _ = _clients(ctx)
+    result = await traffic.simulate_ad_activity(db, publisher, rng=ctx["rng"])
+    return {
+        "banner_views": result.banner_views,
+        "text_jumps": result.text_jumps,
+        "completions": result.completions,
+        "campaigns": result.campaigns,
+    }
+
+
+async def relay_unpublished_events(ctx: Ctx) -> dict[str, Any]:
+    """Publish committed events whose publishing failed (Redis was down, or a process died)."""
+    db, publisher, _ = _clients(ctx)
+    relayed = 0
+    for _ in range(RELAY_MAX_BATCHES):
+        async with db.reader() as session:
+            events = await eventlog.unpublished(
+                session, created_before=utcnow() - RELAY_MIN_AGE, limit=RELAY_BATCH
+            )
+        if not events or not await publisher.publish(events):
+            break
+        relayed += len(events)
+        if len(events) < RELAY_BATCH:
+            break
+    if relayed:
+        log.info("relayed %d events that had not been published", relayed)
+    return {"relayed": relayed}
+
+
+async def prune_event_log(ctx: Ctx) -> dict[str, Any]:
+    db, _, settings = _clients(ctx)
+    cutoff = utcnow() - timedelta(days=settings.event_retention_days)
+    async with db.writer() as session:
+        pruned = await eventlog.prune(session, cutoff)
+        await session.commit()
+    log.info("pruned %d published events older than %s", pruned, cutoff.isoformat())
+    return {"pruned": pruned}

@@ -1,0 +1,102 @@
+"""The arq worker settings of one deployment, built from its `Settings`."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from arq import cron, func
+from arq.connections import RedisSettings
+
+from pulse_core import names
+from pulse_core.config import Settings
+from pulse_data.database import Database
+from pulse_data.pubsub import EventPublisher
+from workers import jobs
+
+JOB_TIMEOUT_SECONDS = 600
+MAX_TRIES = 5
+# A campaign's offers may wait for a large target to populate: retried with growing delays.
+CREATE_OFFERS_MAX_TRIES = 120
+KEEP_RESULT_SECONDS = 3600
+CRON_KEEP_RESULT_SECONDS = 60
+HEALTH_CHECK_SECONDS = 30
+EVERY_2_SECONDS = set(range(0, 60, 2))
+
+
+def _every(seconds: int) -> set[int]:
+    return set(range(0, 60, max(1, min(seconds, 60))))
+
+
+def worker_settings(settings: Settings) -> type:
+    """A class of arq `Worker` keyword arguments, as `arq.run_worker` takes it."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        db = Database(settings.effective_database_url)
+        ctx["settings"] = settings
+        ctx["db"] = db
+        ctx["publisher"] = EventPublisher(db, ctx["redis"])
+        ctx["rng"] = random.Random()
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        db = ctx.get("db")
+        if isinstance(db, Database):
+            await db.dispose()
+
+    periodic = [
+        cron(
+            jobs.activate_pending_offers,
+            name=names.JOB_ACTIVATE_OFFERS,
+            second=EVERY_2_SECONDS,
+            keep_result=CRON_KEEP_RESULT_SECONDS,
+        ),
+        cron(
+            jobs.relay_unpublished_events,
+            name=names.JOB_RELAY_EVENTS,
+            second=EVERY_2_SECONDS,
+            run_at_startup=True,
+            keep_result=CRON_KEEP_RESULT_SECONDS,
+        ),
+        cron(
+            jobs.prune_event_log,
+            name=names.JOB_PRUNE_EVENTS,
+            minute=17,
+            second=0,
+            run_at_startup=True,
+            keep_result=KEEP_RESULT_SECONDS,
+        ),
+    ]
+    if settings.demo:
+        periodic.append(
+            cron(
+                jobs.demo_traffic,
+                name=names.JOB_DEMO_TRAFFIC,
+                second=_every(settings.demo_traffic_interval_seconds),
+                keep_result=CRON_KEEP_RESULT_SECONDS,
+            )
+        )
+
+    functions = (
+        func(jobs.populate_target, name=names.JOB_POPULATE_TARGET),
+        func(
+            jobs.create_initial_pending_offers,
+            name=names.JOB_CREATE_OFFERS,
+            max_tries=CREATE_OFFERS_MAX_TRIES,
+        ),
+    )
+    return type(
+        "WorkerSettings",
+        (),
+        {
+            "functions": functions,
+            "cron_jobs": tuple(periodic),
+            "on_startup": on_startup,
+            "on_shutdown": on_shutdown,
+            "redis_settings": RedisSettings.from_dsn(settings.require_redis_url()),
+            "queue_name": names.QUEUE_NAME,
+            "job_timeout": JOB_TIMEOUT_SECONDS,
+            "max_tries": MAX_TRIES,
+            "keep_result": KEEP_RESULT_SECONDS,
+            "health_check_interval": HEALTH_CHECK_SECONDS,
+        },
+    )
