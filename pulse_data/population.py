@@ -118,6 +118,14 @@ async def _notify_campaigns(events: CampaignEvents, target_id: int, *, populated
     return count
 
 
+async def populating_targets(session: AsyncSession) -> list[int]:
+    """Ids of the targets whose status says a population is under way."""
+    rows = await session.scalars(
+        select(Target.id).where(Target.population_status == PopulationStatus.POPULATING.value)
+    )
+    return list(rows)
+
+
 async def mark_populating(
     db: Database, publisher: EventPublisher | None, target_id: int, *, only_if_not_populated: bool
 ) -> bool:

@@ -311,3 +311,27 @@ async def test_worker_process_stops_cleanly_on_sigterm(redis_url: str, tmp_path:
             process.kill()
             await process.wait()
     assert process.returncode == 0, stderr.decode(errors="replace")
+
+
+async def test_worker_start_requeues_a_population_lost_with_redis(
+    db: Database, settings: Settings
+) -> None:
+    """A target left `populating` (its job died with a Redis that kept nothing) gets populated."""
+    world = await make_world(db)
+    await make_population(db, world)
+    await make_campaign(db, world)
+    async with db.writer() as session:
+        await session.execute(
+            update(Target)
+            .where(Target.id == world.target_id)
+            .values(population_status=PopulationStatus.POPULATING.value)
+        )
+        await session.commit()
+
+    await run_jobs(settings)
+
+    async with db.reader() as session:
+        status = await session.scalar(
+            select(Target.population_status).where(Target.id == world.target_id)
+        )
+    assert status == PopulationStatus.POPULATED

@@ -124,3 +124,19 @@ async def prune_event_log(ctx: Ctx) -> dict[str, Any]:
         await session.commit()
     log.info("pruned %d published events older than %s", pruned, cutoff.isoformat())
     return {"pruned": pruned}
+
+
+async def recover_interrupted_populations(ctx: Ctx) -> list[int]:
+    """Re-queue populating targets whose job may have been lost with a Redis that kept nothing.
+
+    Populating and offer creation are idempotent, so a target that is in fact still being
+    populated by another worker is only populated once more.
+    """
+    db: Database = ctx["db"]
+    async with db.reader() as session:
+        stuck = await population.populating_targets(session)
+    for target_id in stuck:
+        await ctx["redis"].enqueue_job(JOB_POPULATE_TARGET, target_id, _queue_name=QUEUE_NAME)
+    if stuck:
+        log.warning("re-queued population of targets %s, left populating", stuck)
+    return stuck

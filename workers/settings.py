@@ -37,6 +37,7 @@ def worker_settings(settings: Settings) -> type:
         ctx["db"] = db
         ctx["publisher"] = EventPublisher(db, ctx["redis"])
         ctx["rng"] = random.Random()
+        await jobs.recover_interrupted_populations(ctx)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         db = ctx.get("db")
