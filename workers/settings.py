@@ -14,7 +14,6 @@ from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
 from workers import jobs
 
-JOB_TIMEOUT_SECONDS = 600
 MAX_TRIES = 5
 # A campaign's offers may wait for a large target to populate: retried with growing delays.
 CREATE_OFFERS_MAX_TRIES = 120
@@ -95,7 +94,7 @@ def worker_settings(settings: Settings) -> type:
             "on_shutdown": on_shutdown,
             "redis_settings": RedisSettings.from_dsn(settings.require_redis_url()),
             "queue_name": names.QUEUE_NAME,
-            "job_timeout": JOB_TIMEOUT_SECONDS,
+            "job_timeout": settings.job_timeout_seconds,
             "max_tries": MAX_TRIES,
             "keep_result": KEEP_RESULT_SECONDS,
             "health_check_interval": HEALTH_CHECK_SECONDS,

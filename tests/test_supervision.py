@@ -1,0 +1,90 @@
+"""The pieces of `pulse up` on their own: restarts, stops, the secret key and the data-dir lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pulse_cli.children import Child, CrashLoopError, RestartPolicy, stop_all
+from pulse_cli.datadir import DataDirError, load_or_create_secret, locked_data_dir
+
+
+def python_child(code: str, *, policy: RestartPolicy | None = None) -> Child:
+    return Child(
+        "test child",
+        [sys.executable, "-c", code],
+        dict(os.environ),
+        policy=policy or RestartPolicy(),
+    )
+
+
+def test_a_child_that_keeps_crashing_is_given_up_on() -> None:
+    child = python_child(
+        "raise SystemExit(3)", policy=RestartPolicy(first_delay=0.01, max_restarts=3)
+    )
+    child.start()
+    deadline = time.monotonic() + 30
+
+    with pytest.raises(CrashLoopError, match="exited with code 3") as failure:
+        while time.monotonic() < deadline:
+            child.check(time.monotonic())
+            time.sleep(0.01)
+
+    assert "giving up" in str(failure.value)
+    assert len(child.crashes) == 4
+
+
+def test_a_crashed_child_is_restarted_after_a_backoff() -> None:
+    child = python_child("raise SystemExit(1)", policy=RestartPolicy(first_delay=0.2))
+    child.start()
+    first = child.pid
+    assert child.process is not None
+    child.process.wait(timeout=10)
+
+    child.check(time.monotonic())  # notices the crash and schedules the restart
+    assert child.pid == first
+    time.sleep(0.25)
+    child.check(time.monotonic())
+
+    assert child.pid != first
+
+
+def test_stop_all_kills_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    child = python_child(
+        "import signal, sys, time, pathlib;"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        f"pathlib.Path({str(ready)!r}).touch();"
+        "time.sleep(60)"
+    )
+    child.start()
+    deadline = time.monotonic() + 10
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    stop_all([child], timeout=0.5)
+
+    assert child.returncode == -signal.SIGKILL
+
+
+def test_the_secret_key_is_made_once_and_readable_only_by_its_owner(tmp_path: Path) -> None:
+    first = load_or_create_secret(tmp_path)
+    second = load_or_create_secret(tmp_path)
+
+    assert first == second
+    assert len(first) >= 48
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_data_dir_in_use_is_refused(tmp_path: Path) -> None:
+    with (
+        locked_data_dir(tmp_path),
+        pytest.raises(DataDirError, match="--data-dir"),
+        locked_data_dir(tmp_path),
+    ):
+        pass
