@@ -1,0 +1,1 @@
+"""The desktop's network client and campaign store: asyncio only, no Qt."""

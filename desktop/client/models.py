@@ -1,0 +1,152 @@
+"""Plain records of what the server sends: the signed-in user, campaigns and event frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pulse_core.names import EventName, UpdateReason
+from pulse_core.stats import CampaignState, CampaignStats, PopulationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class UserSession:
+    """Who is signed in, with the token that the REST and WebSocket calls carry."""
+
+    token: str
+    user_id: int
+    email: str
+    marketer_id: int
+    marketer_name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The marketer's name when the server gave one, else the user's email."""
+        return self.marketer_name or self.email
+
+
+def marketer_name_from(data: dict[str, Any]) -> str | None:
+    """The marketer's name wherever a login or profile answer carries it, else None."""
+    candidates: list[Any] = [data.get("marketer_name")]
+    for holder in (data, data.get("user")):
+        if not isinstance(holder, dict):
+            continue
+        candidates.append(holder.get("marketer_name"))
+        marketer = holder.get("marketer")
+        if isinstance(marketer, dict):
+            candidates.append(marketer.get("name"))
+    return next((c for c in candidates if isinstance(c, str) and c.strip()), None)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    id: int
+    title: str
+    population_status: PopulationStatus
+    last_populated_at: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any] | None) -> TargetInfo:
+        data = data or {}
+        status = data.get("population_status") or PopulationStatus.NOT_POPULATED.value
+        try:
+            population_status = PopulationStatus(status)
+        except ValueError:
+            population_status = PopulationStatus.NOT_POPULATED
+        return cls(
+            id=int(data.get("id") or 0),
+            title=str(data.get("title") or ""),
+            population_status=population_status,
+            last_populated_at=data.get("last_populated_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """One campaign as the grid shows it."""
+
+    id: int
+    title: str
+    state: CampaignState
+    target: TargetInfo
+    stats: CampaignStats = field(default_factory=CampaignStats)
+    description: str = ""
+    launched_at: str | None = None
+    deactivated_at: str | None = None
+    starts_at: str | None = None
+    ends_at: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Campaign:
+        try:
+            state = CampaignState(data.get("state") or CampaignState.NOT_LAUNCHED.value)
+        except ValueError:
+            state = CampaignState.NOT_LAUNCHED
+        return cls(
+            id=int(data["id"]),
+            title=str(data.get("title") or ""),
+            state=state,
+            target=TargetInfo.from_wire(data.get("target")),
+            stats=CampaignStats.from_wire(data.get("stats") or {}),
+            description=str(data.get("description") or ""),
+            launched_at=data.get("launched_at"),
+            deactivated_at=data.get("deactivated_at"),
+            starts_at=data.get("starts_at"),
+            ends_at=data.get("ends_at"),
+        )
+
+    def with_stats(self, stats: CampaignStats) -> Campaign:
+        return replace(self, stats=stats)
+
+    @property
+    def can_launch(self) -> bool:
+        return self.state is CampaignState.NOT_LAUNCHED
+
+    @property
+    def can_refresh_offers(self) -> bool:
+        return self.state is CampaignState.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class EventFrame:
+    """One `event` frame (or one item of `GET /api/events`), parsed."""
+
+    topic: str
+    seq: int
+    event: str
+    campaign_id: int
+    ts: str = ""
+    count: int | None = None
+    stats: CampaignStats | None = None
+    reason: str | None = None
+    created: int | None = None
+    request_id: str | None = None
+    replayed: bool = False
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any], *, replayed: bool = False) -> EventFrame:
+        stats = data.get("stats")
+        created = data.get("created")
+        count = data.get("count")
+        request_id = data.get("request_id")
+        return cls(
+            topic=str(data["topic"]),
+            seq=int(data["seq"]),
+            event=str(data["event"]),
+            campaign_id=int(data["campaign_id"]),
+            ts=str(data.get("ts") or ""),
+            count=int(count) if count is not None else None,
+            stats=CampaignStats.from_wire(stats) if isinstance(stats, dict) else None,
+            reason=data.get("reason"),
+            created=int(created) if created is not None else None,
+            request_id=str(request_id) if request_id is not None else None,
+            replayed=replayed,
+        )
+
+    @property
+    def changes_state(self) -> bool:
+        """True when the campaign's state or target status may have changed: fetch the row."""
+        return self.event == EventName.TARGET_POPULATED or self.reason in (
+            UpdateReason.LAUNCHED,
+            UpdateReason.TARGET_STATUS,
+        )

@@ -1,0 +1,174 @@
+"""The REST half of the client: login, campaigns, actions and event history over httpx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from desktop.client.errors import (
+    AuthError,
+    BadRequestError,
+    ClientError,
+    ConflictError,
+    NotFoundError,
+    ServerError,
+    UnreachableError,
+)
+from desktop.client.models import Campaign, EventFrame, UserSession, marketer_name_from
+
+DEFAULT_TIMEOUT_SECONDS = 15.0
+HISTORY_PAGE = 100
+
+
+def normalize_server_url(url: str) -> str:
+    """`localhost:8765` or `http://host:8765/` → `http://host:8765`."""
+    url = url.strip().rstrip("/")
+    if not url:
+        raise BadRequestError("Enter the server address, for example http://127.0.0.1:8765")
+    if "://" not in url:
+        url = "http://" + url
+    if url.endswith("/api"):
+        url = url[: -len("/api")]
+    return url
+
+
+class RestClient:
+    """One server's REST API. Every method raises a `ClientError` subclass on failure."""
+
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server_url = normalize_server_url(server_url)
+        self.token: str | None = None
+        self._http = httpx.AsyncClient(
+            base_url=self.server_url, timeout=timeout, transport=transport, trust_env=False
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def login(self, email: str, password: str) -> UserSession:
+        data = await self._request(
+            "POST", "/api/auth/login", json={"email": email, "password": password}, auth=False
+        )
+        user = data.get("user") or {}
+        try:
+            session = UserSession(
+                token=str(data["access_token"]),
+                user_id=int(user["id"]),
+                email=str(user.get("email") or email),
+                marketer_id=int(user["marketer_id"]),
+                marketer_name=marketer_name_from(data),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ServerError(
+                f"The server's login answer is missing {exc}; is it Campaign Pulse?"
+            ) from None
+        self.token = session.token
+        return session
+
+    async def marketer_name(self) -> str | None:
+        """The marketer's name from the profile routes the server may offer, else None."""
+        for path in ("/api/me", "/api/auth/me"):
+            try:
+                data = await self._request("GET", path)
+            except (NotFoundError, BadRequestError, ServerError):
+                continue
+            if isinstance(data, dict) and (name := marketer_name_from(data)):
+                return name
+        return None
+
+    async def campaigns(self) -> list[Campaign]:
+        data = await self._request("GET", "/api/campaigns")
+        items = data.get("items", []) if isinstance(data, dict) else data
+        return [Campaign.from_wire(item) for item in items]
+
+    async def campaign(self, campaign_id: int) -> Campaign:
+        return Campaign.from_wire(await self._request("GET", f"/api/campaigns/{campaign_id}"))
+
+    async def launch(self, campaign_id: int) -> dict[str, Any]:
+        """Launch; the answer's `message` is the flash to show."""
+        return dict(await self._request("POST", f"/api/campaigns/{campaign_id}/launch"))
+
+    async def refresh_offers(self, campaign_id: int) -> dict[str, Any]:
+        """Start an offer refresh; the answer has `message` and `request_id`."""
+        return dict(await self._request("POST", f"/api/campaigns/{campaign_id}/refresh-offers"))
+
+    async def events(
+        self, topic: str, *, after: int | None = None, limit: int = HISTORY_PAGE
+    ) -> list[EventFrame]:
+        params: dict[str, Any] = {"topic": topic, "limit": limit}
+        if after is not None:
+            params["after"] = after
+        data = await self._request("GET", "/api/events", params=params)
+        items = data.get("items", []) if isinstance(data, dict) else data
+        return [EventFrame.from_wire(item, replayed=True) for item in items]
+
+    async def _request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
+        headers = {}
+        if auth:
+            if not self.token:
+                raise AuthError("You are signed out. Sign in again.", status=401)
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = await self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            raise UnreachableError(
+                f"The server at {self.server_url} did not answer in time. "
+                "Check your network and try again."
+            ) from None
+        except httpx.TransportError:
+            raise UnreachableError(
+                f"Cannot reach the server at {self.server_url}. Check the address and that the "
+                "server is running (pulse up, or pulse server)."
+            ) from None
+        return _decode(response, login=not auth)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return response.text[:200]
+    if isinstance(detail, list):  # FastAPI validation errors
+        return "; ".join(str(item.get("msg", item)) for item in detail if isinstance(item, dict))
+    return str(detail) if detail is not None else ""
+
+
+def _decode(response: httpx.Response, *, login: bool) -> Any:
+    status = response.status_code
+    if status < 300:
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerError(
+                f"The server answered {status} with something that is not JSON; "
+                "check that the address points at a Campaign Pulse server.",
+                status=status,
+            ) from None
+    detail = _detail(response)
+    error: type[ClientError]
+    if status == 401:
+        message = (
+            "Wrong email or password. Check them and try again."
+            if login
+            else "Your session has expired. Enter your password to continue."
+        )
+        raise AuthError(message, status=status)
+    if status == 404:
+        error, message = NotFoundError, detail or "Not found: it may have been removed."
+    elif status == 409:
+        error, message = ConflictError, detail or "That action does not fit the campaign's state."
+    elif status in (400, 422):
+        error, message = BadRequestError, detail or "The server refused the request."
+    elif status == 429:
+        error, message = BadRequestError, detail or "Too many attempts; wait a minute and retry."
+    else:
+        error = ServerError
+        message = f"The server failed ({status}){': ' + detail if detail else ''}. Try again later."
+    raise error(message, status=status)

@@ -1,0 +1,178 @@
+"""A signed-in session: REST calls and live updates for one user, asyncio only.
+
+`PulseSession` is what the UI drives. It signs in, loads the campaigns, keeps the one
+subscription to the marketer topic, opens and closes campaign topics for detail views,
+and reports everything to a `SessionListener` from the asyncio thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from desktop.client.errors import AuthError, NotFoundError
+from desktop.client.live import LiveClient, LiveListener
+from desktop.client.models import Campaign, EventFrame, UserSession
+from desktop.client.rest import RestClient
+from pulse_core.topics import campaign_topic, marketer_topic
+
+log = logging.getLogger(__name__)
+
+
+class SessionListener(LiveListener, Protocol):
+    def on_campaigns(self, campaigns: list[Campaign]) -> None:
+        """The whole list, at start and after a resync."""
+
+    def on_campaign(self, campaign: Campaign) -> None:
+        """One campaign, fetched because an event said it changed."""
+
+    def on_campaign_gone(self, campaign_id: int) -> None:
+        """A campaign that the server no longer shows this user."""
+
+
+class PulseSession:
+    """One user's connection to one server."""
+
+    def __init__(self, server_url: str, listener: SessionListener, **live_options: Any) -> None:
+        self.rest = RestClient(server_url)
+        self.listener = listener
+        self.user: UserSession | None = None
+        self.live: LiveClient | None = None
+        self._live_task: asyncio.Task[None] | None = None
+        self._live_options = live_options
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def server_url(self) -> str:
+        return self.rest.server_url
+
+    @property
+    def marketer_topic(self) -> str:
+        assert self.user is not None, "sign in first"
+        return marketer_topic(self.user.marketer_id)
+
+    async def login(self, email: str, password: str) -> UserSession:
+        """Sign in; raises `AuthError`, `UnreachableError`, ... with a message for the user."""
+        user = await self.rest.login(email, password)
+        if user.marketer_name is None:
+            with contextlib.suppress(Exception):
+                name = await self.rest.marketer_name()
+                if name:
+                    user = UserSession(**{**_fields(user), "marketer_name": name})
+        if self.user is not None and self.live is not None:
+            self.live.set_token(user.token)  # signed in again after the token expired
+        self.user = user
+        return user
+
+    async def start(self) -> None:
+        """Subscribe to the marketer topic, then load the grid (events after it will apply)."""
+        assert self.user is not None, "sign in first"
+        if self.live is None:
+            self.live = LiveClient(
+                self.server_url,
+                self.user.token,
+                self,
+                fetch_history=self._history_page,
+                **self._live_options,
+            )
+            self._live_task = asyncio.create_task(self.live.run(), name="pulse-live")
+            await self.live.subscribe(self.marketer_topic)
+        await self.reload()
+
+    async def reload(self) -> None:
+        self.listener.on_campaigns(await self._call(self.rest.campaigns()))
+
+    async def fetch_campaign(self, campaign_id: int) -> None:
+        try:
+            campaign = await self._call(self.rest.campaign(campaign_id))
+        except NotFoundError:
+            self.listener.on_campaign_gone(campaign_id)
+            return
+        self.listener.on_campaign(campaign)
+
+    async def launch(self, campaign_id: int) -> str:
+        """Launch; returns the flash text of the server's answer."""
+        answer = await self._call(self.rest.launch(campaign_id))
+        return str(answer.get("message") or "")
+
+    async def refresh_offers(self, campaign_id: int) -> tuple[str, str | None]:
+        """Start an offer refresh; returns the flash text and the refresh's request id."""
+        answer = await self._call(self.rest.refresh_offers(campaign_id))
+        request_id = answer.get("request_id")
+        return str(answer.get("message") or ""), str(request_id) if request_id else None
+
+    async def history(
+        self, campaign_id: int, *, after: int | None = None, limit: int = 100
+    ) -> list[EventFrame]:
+        topic = campaign_topic(campaign_id)
+        frames: list[EventFrame] = await self._call(
+            self.rest.events(topic, after=after, limit=limit)
+        )
+        return frames
+
+    async def open_campaign(self, campaign_id: int) -> None:
+        if self.live is not None:
+            await self.live.subscribe(campaign_topic(campaign_id))
+
+    async def close_campaign(self, campaign_id: int) -> None:
+        if self.live is not None:
+            await self.live.unsubscribe(campaign_topic(campaign_id))
+
+    def reconnect_now(self) -> None:
+        if self.live is not None:
+            self.live.reconnect_now()
+
+    async def close(self) -> None:
+        if self.live is not None:
+            await self.live.close()
+        if self._live_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._live_task, 5)
+        await self.rest.aclose()
+
+    async def _call(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except AuthError:
+            if self.user is not None:
+                self.listener.on_token_expired()
+            raise
+
+    async def _history_page(self, topic: str, after: int) -> list[EventFrame]:
+        return await self.rest.events(topic, after=after, limit=100)
+
+    # ---- LiveListener: forward, reloading the grid when the marketer topic resyncs -------
+
+    def on_status(self, status: Any) -> None:
+        self.listener.on_status(status)
+
+    def on_subscribed(self, topic: str, seq: int, resumed: bool) -> None:
+        self.listener.on_subscribed(topic, seq, resumed)
+
+    def on_event(self, frame: EventFrame) -> None:
+        self.listener.on_event(frame)
+
+    def on_resync(self, topic: str) -> None:
+        if self.user is not None and topic == self.marketer_topic:
+            task = asyncio.get_running_loop().create_task(self._reload_quietly())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self.listener.on_resync(topic)
+
+    def on_token_expired(self) -> None:
+        self.listener.on_token_expired()
+
+    def on_server_error(self, code: str, message: str, topic: str | None) -> None:
+        self.listener.on_server_error(code, message, topic)
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except Exception as exc:
+            log.warning("could not reload the campaigns after a resync: %s", exc)
+
+
+def _fields(user: UserSession) -> dict[str, Any]:
+    return {name: getattr(user, name) for name in UserSession.__dataclass_fields__}

@@ -1,0 +1,294 @@
+"""The campaign grid's Qt model: the store's rows as columns, raw values for sorting.
+
+`CampaignTableModel` listens to the plain-Python `CampaignStore` and turns its changes into
+row inserts/removals and `dataChanged` for exactly the changed cells, which it highlights
+for a moment. `CampaignFilterProxy` sorts on `RAW_ROLE` and filters by state and text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from desktop.client.models import Campaign
+from desktop.client.store import CampaignStore, Change, RowChanged, RowsInserted, RowsRemoved
+from pulse_core.stats import CampaignState, PopulationStatus
+
+RAW_ROLE = int(Qt.ItemDataRole.UserRole) + 1
+CAMPAIGN_ROLE = int(Qt.ItemDataRole.UserRole) + 2
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+HIGHLIGHT_SECONDS = 1.5
+
+Index = QModelIndex | QPersistentModelIndex
+
+STATE_ORDER = {CampaignState.ACTIVE: 0, CampaignState.NOT_LAUNCHED: 1, CampaignState.ARCHIVED: 2}
+POPULATION_LABELS = {
+    PopulationStatus.NOT_POPULATED: "Not populated",
+    PopulationStatus.POPULATING: "Populating…",
+    PopulationStatus.POPULATED: "Populated",
+}
+POPULATION_ORDER = {
+    PopulationStatus.NOT_POPULATED: 0,
+    PopulationStatus.POPULATING: 1,
+    PopulationStatus.POPULATED: 2,
+}
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    field: str  # the store's name for what this column shows
+    raw: Callable[[Campaign], Any]
+    text: Callable[[Campaign], str]
+    numeric: bool = False
+    tip: str = ""
+
+
+def _stat(name: str, header: str, money: bool = False, tip: str = "") -> Column:
+    def raw(c: Campaign) -> Any:
+        return getattr(c.stats, name)
+
+    fmt = _money if money else _count
+    return Column(header, name, raw, lambda c: fmt(raw(c)), numeric=True, tip=tip)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("Campaign", "title", lambda c: c.title.casefold(), lambda c: c.title),
+    Column("State", "state", lambda c: STATE_ORDER[c.state], lambda c: c.state.label),
+    Column("Target", "target_title", lambda c: c.target.title.casefold(), lambda c: c.target.title),
+    Column(
+        "Population",
+        "population_status",
+        lambda c: POPULATION_ORDER[c.target.population_status],
+        lambda c: POPULATION_LABELS[c.target.population_status],
+        tip="Whether the target's audience has been matched to its bands",
+    ),
+    _stat("target_population", "Target pop.", tip="Members in the target, all bands"),
+    _stat("pending_offers", "Pending offers", tip="Offers created, not yet live"),
+    _stat("current_offers", "Current offers", tip="Offers live now"),
+    _stat("pending_spend", "Pending spend", money=True, tip="Cost of the pending offers"),
+    _stat("spend_to_date", "Spend to date", money=True),
+    _stat("balance", "Balance", money=True, tip="The campaign's ledger balance"),
+    _stat("unique_reach", "Unique reach", tip="Members who saw at least one banner"),
+    _stat("banner_views", "Banner views"),
+    _stat("text_jumps", "Text jumps"),
+)
+(
+    COL_TITLE,
+    COL_STATE,
+    COL_TARGET,
+    COL_POPULATION,
+    COL_TARGET_POPULATION,
+    COL_PENDING_OFFERS,
+    COL_CURRENT_OFFERS,
+    COL_PENDING_SPEND,
+    COL_SPEND_TO_DATE,
+    COL_BALANCE,
+    COL_UNIQUE_REACH,
+    COL_BANNER_VIEWS,
+    COL_TEXT_JUMPS,
+) = range(len(COLUMNS))
+_COLUMN_COUNT = len(COLUMNS)
+COLUMN_OF_FIELD = {column.field: number for number, column in enumerate(COLUMNS)}
+COLUMN_OF_FIELD["bands"] = COL_TARGET_POPULATION
+
+
+def _population_tip(campaign: Campaign) -> str:
+    lines = [f"{band.name}: {band.population:,}" for band in campaign.stats.bands]
+    if campaign.target.last_populated_at:
+        lines.append(f"Last populated {campaign.target.last_populated_at}")
+    return "\n".join(lines)
+
+
+class CampaignTableModel(QAbstractTableModel):
+    """A read-only table over a `CampaignStore`."""
+
+    def __init__(self, store: CampaignStore, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._rows = store.rows
+        self.highlight = QColor(255, 214, 102, 150)
+        self._highlighted: dict[tuple[int, int], float] = {}  # (campaign id, column) -> until
+        self._expire = QTimer(self)
+        self._expire.setInterval(250)
+        self._expire.timeout.connect(self._expire_highlights)
+        store.add_listener(self._on_change)
+
+    def detach(self) -> None:
+        self.store.remove_listener(self._on_change)
+        self._expire.stop()
+
+    # ---- Qt model API -------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else _COLUMN_COUNT
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
+            return None
+        column = COLUMNS[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.header
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return column.tip or None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        # Hot path: the sort proxy calls this twice per comparison (RAW_ROLE).
+        row = index.row()
+        if not 0 <= row < len(self._rows):
+            return None
+        campaign = self._rows[row]
+        column = COLUMNS[index.column()]
+        if role == RAW_ROLE:
+            return column.raw(campaign)
+        if role == _DISPLAY:
+            return column.text(campaign)
+        if role == CAMPAIGN_ROLE:
+            return campaign
+        if role == _ALIGNMENT:
+            return _RIGHT if column.numeric else None
+        if role == _BACKGROUND:
+            if (campaign.id, index.column()) in self._highlighted:
+                return QBrush(self.highlight)
+            return None
+        if role == _TOOLTIP:
+            if index.column() == COL_TARGET_POPULATION:
+                return _population_tip(campaign) or None
+            if index.column() == COL_TITLE and campaign.description:
+                return campaign.description
+        return None
+
+    def campaign_at(self, row: int) -> Campaign:
+        return self.store.row(row)
+
+    def is_highlighted(self, campaign_id: int, column: int) -> bool:
+        return (campaign_id, column) in self._highlighted
+
+    # ---- store changes ------------------------------------------------------------------
+
+    def _on_change(self, change: Change) -> None:
+        if isinstance(change, RowsInserted):
+            if change.done:
+                self.endInsertRows()
+            else:
+                self.beginInsertRows(QModelIndex(), change.first, change.last)
+        elif isinstance(change, RowsRemoved):
+            if change.done:
+                self.endRemoveRows()
+            else:
+                self.beginRemoveRows(QModelIndex(), change.first, change.last)
+        elif isinstance(change, RowChanged):
+            self._cells_changed(change)
+
+    def _cells_changed(self, change: RowChanged) -> None:
+        columns = sorted({COLUMN_OF_FIELD[f] for f in change.fields if f in COLUMN_OF_FIELD})
+        until = time.monotonic() + HIGHLIGHT_SECONDS
+        for column in columns:
+            self._highlighted[(change.campaign_id, column)] = until
+            cell = self.index(change.row, column)
+            self.dataChanged.emit(cell, cell)
+        if columns and not self._expire.isActive():
+            self._expire.start()
+
+    def _expire_highlights(self) -> None:
+        now = time.monotonic()
+        done = [key for key, until in self._highlighted.items() if until <= now]
+        for key in done:
+            del self._highlighted[key]
+            row = self.store.row_of(key[0])
+            if row is not None:
+                cell = self.index(row, key[1])
+                self.dataChanged.emit(cell, cell, [Qt.ItemDataRole.BackgroundRole])
+        if not self._highlighted:
+            self._expire.stop()
+
+
+class StateFilter:
+    """The choices of the grid's state filter (None means every state)."""
+
+    CHOICES: tuple[tuple[str, CampaignState | None], ...] = (
+        ("All campaigns", None),
+        ("Active", CampaignState.ACTIVE),
+        ("Not launched", CampaignState.NOT_LAUNCHED),
+        ("Archived", CampaignState.ARCHIVED),
+    )
+
+
+class CampaignFilterProxy(QSortFilterProxyModel):
+    """Sorts on raw values; shows the rows of one state whose title or target has the text."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(RAW_ROLE)
+        self.setDynamicSortFilter(True)
+        self._state: CampaignState | None = None
+        self._text = ""
+
+    def set_state(self, state: CampaignState | None) -> None:
+        self.beginFilterChange()
+        self._state = state
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_text(self, text: str) -> None:
+        self.beginFilterChange()
+        self._text = text.strip().casefold()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        model = self.sourceModel()
+        if not isinstance(model, CampaignTableModel):
+            return True
+        campaign = model.campaign_at(source_row)
+        if self._state is not None and campaign.state is not self._state:
+            return False
+        if self._text:
+            return (
+                self._text in campaign.title.casefold()
+                or self._text in campaign.target.title.casefold()
+            )
+        return True
+
+    def presorted(self, campaigns: list[Campaign]) -> list[Campaign]:
+        """`campaigns` in this proxy's order: a bulk insert then sorts in far fewer steps."""
+        column = self.sortColumn()
+        if not 0 <= column < len(COLUMNS):
+            return campaigns
+        descending = self.sortOrder() == Qt.SortOrder.DescendingOrder
+        return sorted(campaigns, key=COLUMNS[column].raw, reverse=descending)
+
+    def campaign(self, proxy_index: Index) -> Campaign | None:
+        value = proxy_index.data(CAMPAIGN_ROLE) if proxy_index.isValid() else None
+        return value if isinstance(value, Campaign) else None

@@ -1,0 +1,88 @@
+"""The user's remembered choices, in QSettings, behind a small typed object that is passed in."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from desktop.client.alerts import AlertKind, AlertSettings
+
+DEFAULT_SERVER = "http://127.0.0.1:8765"
+
+
+def _as_bool(value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("true", "1", "yes")
+
+
+def _user_key(email: str) -> str:
+    return "users/" + "".join(c if c.isalnum() else "_" for c in email.lower())
+
+
+class Preferences:
+    """Server and email of the last sign-in; alert settings per user; window geometry."""
+
+    def __init__(self, settings: QSettings) -> None:
+        self._settings = settings
+
+    @property
+    def server_url(self) -> str:
+        return str(self._settings.value("login/server_url", DEFAULT_SERVER) or DEFAULT_SERVER)
+
+    @server_url.setter
+    def server_url(self, value: str) -> None:
+        self._settings.setValue("login/server_url", value)
+
+    @property
+    def email(self) -> str:
+        return str(self._settings.value("login/email", "") or "")
+
+    @email.setter
+    def email(self, value: str) -> None:
+        self._settings.setValue("login/email", value)
+
+    @property
+    def remember_password(self) -> bool:
+        return _as_bool(self._settings.value("login/remember_password"), False)
+
+    @remember_password.setter
+    def remember_password(self, value: bool) -> None:
+        self._settings.setValue("login/remember_password", value)
+
+    def alert_settings(self, email: str) -> AlertSettings:
+        base = _user_key(email)
+        value = self._settings.value
+        stored = value(f"{base}/alert_kinds")
+        if stored is None:
+            kinds = frozenset(AlertKind)
+        else:
+            names = str(stored).split(",")
+            kinds = frozenset(AlertKind(n) for n in names if n in set(AlertKind))
+        return AlertSettings(
+            desktop_notifications=_as_bool(value(f"{base}/desktop_notifications"), False),
+            sound=_as_bool(value(f"{base}/sound"), False),
+            kinds=kinds,
+            close_to_tray=_as_bool(value(f"{base}/close_to_tray"), False),
+            muted=_as_bool(value(f"{base}/muted"), False),
+        )
+
+    def save_alert_settings(self, email: str, settings: AlertSettings) -> None:
+        base = _user_key(email)
+        self._settings.setValue(f"{base}/desktop_notifications", settings.desktop_notifications)
+        self._settings.setValue(f"{base}/sound", settings.sound)
+        self._settings.setValue(f"{base}/alert_kinds", ",".join(sorted(settings.kinds)))
+        self._settings.setValue(f"{base}/close_to_tray", settings.close_to_tray)
+        self._settings.setValue(f"{base}/muted", settings.muted)
+        self._settings.sync()
+
+    def window_state(self, name: str) -> QByteArray | None:
+        value = self._settings.value(f"window/{name}")
+        return value if isinstance(value, QByteArray) else None
+
+    def save_window_state(self, name: str, state: QByteArray) -> None:
+        self._settings.setValue(f"window/{name}", state)
+
+    def sync(self) -> None:
+        self._settings.sync()
