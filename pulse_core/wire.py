@@ -58,6 +58,8 @@ def parse_client_frame(text: str) -> ClientFrame:
         data = json.loads(text)
     except ValueError as exc:
         raise FrameError(ErrorCode.BAD_REQUEST, f"frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError(ErrorCode.BAD_REQUEST, "frame is nested too deeply") from None
     if not isinstance(data, dict):
         raise FrameError(ErrorCode.BAD_REQUEST, "frame must be a JSON object with a 'type'")
     kind = data.get("type")

@@ -72,8 +72,11 @@ def create_app(settings: Settings) -> FastAPI:
         description="Live campaign stats: REST API and a WebSocket of events per topic.",
     )
 
+    # A connection the driver could not open or lost (asyncpg raises plain OSErrors, such as
+    # ConnectionRefusedError, while connecting) is the database not answering too.
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.error("database error on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(

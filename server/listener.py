@@ -59,9 +59,7 @@ class RedisListener:
             self.health.reconnects += 1
 
     async def _listen_once(self) -> None:
-        client = Redis.from_url(
-            self.redis_url, health_check_interval=5, socket_connect_timeout=5
-        )
+        client = Redis.from_url(self.redis_url, health_check_interval=5, socket_connect_timeout=5)
         try:
             async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(EVENTS_CHANNEL)

@@ -142,5 +142,5 @@ async def _subscribe(
             )
             return
         await state.hub.subscribe(connection, topic, frame.after)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, OSError) as exc:
         raise ConnectionError(f"database unavailable while subscribing to {topic}") from exc

@@ -1,0 +1,1 @@
+"""Benchmarks of Campaign Pulse; run them as modules, e.g. `python -m bench.fanout --quick`."""

@@ -1,0 +1,342 @@
+"""Login → filled grid in the real desktop app against a real server with N campaigns.
+
+Run: `QT_QPA_PLATFORM=offscreen .venv/bin/python -m bench.desktop_login --campaigns 1000,10000
+--repeat 3`. For each N it builds a SQLite database in a temporary directory (the demo data with
+`--members` members, plus N campaigns of "Acme Outdoor" with bids and a deposit: active, not
+launched and archived, on Acme's two targets), starts an embedded redis-server and
+`pulse server` as child processes, and then, in this process, times
+`DesktopApp.start(url, "alice@acme.example", "pulse-demo")` until the main window shows, has
+loaded every campaign and has repainted its grid (as `real_login` in bench/desktop_bench.py
+does). `--repeat` logins, each with a fresh DesktopApp. `GET /api/campaigns` alone (httpx, the
+same token every time) is timed too, so the server's share is visible. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import httpx
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import func, insert, select
+
+from bench.desktop_bench import pump_until
+from bench.launch import free_port, wait_ready
+from desktop.ui.app import DesktopApp
+from desktop.ui.preferences import Preferences
+from pulse_cli.children import Child, pulse_command, stop_all
+from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_core.stats import CampaignState, PopulationStatus
+from pulse_data.database import Database
+from pulse_data.migrate import upgrade_database
+from pulse_data.models import Band, Bid, Campaign, LedgerEntry, Marketer, Target, utcnow
+from pulse_data.seed import seed_demo
+from pulse_data.sqlutil import table
+
+MARKETER = "Acme Outdoor"
+EMAIL = "alice@acme.example"
+PASSWORD = "pulse-demo"
+DEPOSIT_CENTS = 1_000_000
+# Launched campaigns go on populated targets (launching populates its target); the share of
+# each state is roughly that of the demo data.
+STATES = (CampaignState.ACTIVE,) * 2 + (CampaignState.NOT_LAUNCHED, CampaignState.ARCHIVED)
+WORDS = (
+    "Trail", "Summit", "River", "Canyon", "Forest", "Alpine", "Desert", "Coastal",
+    "Spring", "Summer", "Autumn", "Winter", "Weekend", "Family", "Junior", "Pro",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Seeded:
+    demo_campaigns: int  # the marketer's campaigns in the demo data
+    expected: int  # every campaign of the marketer: demo + added
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRun:
+    signed_in_s: float  # start() → the main window exists
+    filled_s: float  # start() → every campaign loaded and the grid repainted
+    stored: int
+    shown: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestRun:
+    seconds: list[float]
+    first_s: float  # the first request after the server started (not in `seconds`)
+    payload_bytes: int
+    campaigns: int
+
+
+async def add_campaigns(db: Database, count: int, rng: random.Random) -> tuple[int, int]:
+    """Insert `count` campaigns of MARKETER with bids and a deposit; returns (demo, total)."""
+    now = utcnow()
+    async with db.writer() as session:
+        marketer_id = await session.scalar(select(Marketer.id).where(Marketer.name == MARKETER))
+        assert marketer_id is not None, "seed the demo data first"
+        demo = await session.scalar(
+            select(func.count(Campaign.id)).where(Campaign.marketer_id == marketer_id)
+        )
+        targets = (
+            await session.execute(
+                select(Target.id, Target.population_status)
+                .where(Target.marketer_id == marketer_id)
+                .order_by(Target.id)
+            )
+        ).all()
+        populated = [tid for tid, status in targets if status == PopulationStatus.POPULATED]
+        everyone = [tid for tid, _ in targets]
+        assert populated, f"no populated target of {MARKETER}"
+        bands: dict[int, list[int]] = {tid: [] for tid in everyone}
+        for band_id, target_id in await session.execute(
+            select(Band.id, Band.target_id)
+            .where(Band.target_id.in_(everyone))
+            .order_by(Band.target_id, Band.level)
+        ):
+            bands[target_id].append(band_id)
+
+        before = await session.scalar(select(func.coalesce(func.max(Campaign.id), 0)))
+        rows = []
+        for n in range(count):
+            state = STATES[n % len(STATES)]
+            launched = state is not CampaignState.NOT_LAUNCHED
+            target_id = rng.choice(populated if launched else everyone)
+            title = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {n + 1:05d}"
+            rows.append(
+                {
+                    "marketer_id": marketer_id,
+                    "target_id": target_id,
+                    "title": title,
+                    "description": f"Benchmark campaign {n + 1} ({state.label.lower()})",
+                    "starts_at": now - timedelta(days=30 if launched else -7),
+                    "ends_at": now + timedelta(days=60),
+                    "launched_at": now - timedelta(days=21) if launched else None,
+                    "deactivated_at": (
+                        now - timedelta(days=2) if state is CampaignState.ARCHIVED else None
+                    ),
+                    "created_at": now,
+                }
+            )
+        await session.execute(insert(table(Campaign)), rows)
+        added = (
+            await session.execute(
+                select(Campaign.id, Campaign.target_id)
+                .where(Campaign.id > before)
+                .order_by(Campaign.id)
+            )
+        ).all()
+        assert len(added) == count
+        await session.execute(
+            insert(table(Bid)),
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "band_id": band_id,
+                    "offer_amount_cents": 100 - 10 * level,
+                    "marketer_cost_cents": 150 - 10 * level,
+                }
+                for campaign_id, target_id in added
+                for level, band_id in enumerate(bands[target_id])
+            ],
+        )
+        await session.execute(
+            insert(table(LedgerEntry)),
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "amount_cents": DEPOSIT_CENTS,
+                    "description": "Deposit",
+                    "created_at": now,
+                }
+                for campaign_id, _ in added
+            ],
+        )
+        await session.commit()
+    return int(demo or 0), int(demo or 0) + count
+
+
+async def prepare(url: str, members: int, campaigns: int) -> Seeded:
+    """Migrate, seed the demo data and add `campaigns` campaigns of MARKETER."""
+    started = time.perf_counter()
+    db = Database(url)
+    try:
+        upgrade_database(url)
+        assert await seed_demo(db, members=members), "the database already has the demo data"
+        demo, expected = await add_campaigns(db, campaigns, random.Random(campaigns))
+    finally:
+        await db.dispose()
+    return Seeded(demo, expected, time.perf_counter() - started)
+
+
+@contextmanager
+def running_server(url: str, directory: Path) -> Iterator[str]:
+    """An embedded redis-server and `pulse server` on `url`'s database; yields the base URL."""
+    redis = EmbeddedRedis(directory / "redis")
+    redis.start()
+    try:
+        port = free_port()
+        env = {
+            **os.environ,
+            "PULSE_DATABASE_URL": url,
+            "PULSE_REDIS_URL": redis.url,
+            "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
+            "PULSE_PORT": str(port),
+            "PULSE_DATA_DIR": str(directory / "data"),
+            "PULSE_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+        }
+        server = Child("server", pulse_command("server"), env, restart=False)
+        server.start()
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base)
+            yield base
+        finally:
+            stop_all([server])
+    finally:
+        redis.stop()
+
+
+def time_rest(base: str, repeat: int) -> RestRun:
+    """`GET /api/campaigns` alone, with one token: the first request, then `repeat` timed."""
+    with httpx.Client(base_url=base, timeout=120) as http:
+        login = http.post("/api/auth/login", json={"email": EMAIL, "password": PASSWORD})
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        def get() -> tuple[float, httpx.Response]:
+            started = time.perf_counter()
+            response = http.get("/api/campaigns", headers=headers)
+            response.raise_for_status()
+            return time.perf_counter() - started, response
+
+        first_s, response = get()
+        seconds = [get()[0] for _ in range(repeat)]
+    return RestRun(seconds, first_s, len(response.content), len(response.json()))
+
+
+def time_login(base: str, settings_path: Path, timeout: float) -> LoginRun:
+    """One sign-in of a fresh DesktopApp until its grid holds every campaign and is painted."""
+    settings = QSettings(str(settings_path), QSettings.Format.IniFormat)
+    app = DesktopApp(Preferences(settings), quit_app_when_done=False)
+    try:
+        started = time.perf_counter()
+        app.start(base, EMAIL, PASSWORD)
+        pump_until(lambda: app.window is not None or app.login_dialog is not None, timeout)
+        if app.window is None:
+            dialog = app.login_dialog
+            raise RuntimeError(f"sign-in failed: {dialog.message.text() if dialog else '?'}")
+        signed_in = time.perf_counter() - started
+        window = app.window
+        pump_until(lambda: window.loaded, timeout)
+        window.table.viewport().repaint()
+        filled = time.perf_counter() - started
+        return LoginRun(signed_in, filled, len(window.store), window.proxy.rowCount())
+    finally:
+        app.quit()
+        for widget in (app.window, app.login_dialog):
+            if widget is not None:
+                widget.deleteLater()
+        app.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--campaigns", default="1000,10000", help="comma-separated campaign counts to add"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="logins (and GETs) per count")
+    parser.add_argument("--members", type=int, default=2_000, help="demo members to seed")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds per login")
+    args = parser.parse_args()
+    counts = [int(part.replace("_", "")) for part in args.campaigns.split(",")]
+
+    def terminated(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)  # unwinds through every `finally` below
+
+    signal.signal(signal.SIGTERM, terminated)
+    qt = QApplication.instance() or QApplication(sys.argv[:1])
+    results: list[tuple[int, Seeded, list[LoginRun], RestRun]] = []
+    with tempfile.TemporaryDirectory(prefix="pulse-bench-login-") as tmp:
+        for count in counts:
+            directory = Path(tmp) / f"n{count}"
+            directory.mkdir()
+            url = f"sqlite+aiosqlite:///{directory}/pulse.sqlite3"
+            seeded = asyncio.run(prepare(url, args.members, count))
+            print(
+                f"N={count:,}: seeded {args.members:,} members and {seeded.expected:,} campaigns "
+                f"of {MARKETER} in {seeded.seconds:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            with running_server(url, directory) as base:
+                rest = time_rest(base, args.repeat)
+                assert rest.campaigns == seeded.expected, (rest.campaigns, seeded.expected)
+                logins = []
+                for run in range(args.repeat):
+                    login = time_login(base, directory / f"desktop-{run}.ini", args.timeout)
+                    assert login.stored == seeded.expected, (login.stored, seeded.expected)
+                    logins.append(login)
+                    print(
+                        f"  login {run + 1}: window after {ms(login.signed_in_s)}, "
+                        f"{login.stored:,} rows filled after {ms(login.filled_s)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            results.append((count, seeded, logins, rest))
+    del qt
+
+    print(
+        "\n| campaigns | login → filled grid (median, min) | GET /api/campaigns alone "
+        "(median, min) | rows shown |"
+    )
+    print("|---|---|---|---|")
+    for count, seeded, logins, rest in results:
+        filled = [login.filled_s for login in logins]
+        print(
+            f"| {count:,} + {seeded.demo_campaigns} demo = {seeded.expected:,} "
+            f"| {ms(statistics.median(filled))}, {ms(min(filled))} "
+            f"| {ms(statistics.median(rest.seconds))}, {ms(min(rest.seconds))} "
+            f"| {logins[-1].shown:,} of {logins[-1].stored:,} |"
+        )
+    print(
+        "\n| campaigns | window shown (median) | first GET after start | JSON payload "
+        "| client share (filled − GET, median) |"
+    )
+    print("|---|---|---|---|---|")
+    for _count, seeded, logins, rest in results:
+        filled_median = statistics.median(login.filled_s for login in logins)
+        get_median = statistics.median(rest.seconds)
+        print(
+            f"| {seeded.expected:,} | {ms(statistics.median(r.signed_in_s for r in logins))} "
+            f"| {ms(rest.first_s)} | {rest.payload_bytes / 1e6:.1f} MB "
+            f"| {ms(filled_median - get_median)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

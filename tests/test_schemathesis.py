@@ -1,0 +1,82 @@
+"""Schemathesis with the server's own OpenAPI schema against a running server: no input makes
+a 500, logged in or not.
+
+Generated requests (valid and invalid bodies, paths and query strings) hit a real server on a
+seeded SQLite database, with Alice's token and without one. The number of examples per
+operation is bounded so that this stays well under a minute.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_core.config import Settings
+from tests.backend import ALICE, LiveBackend, ServerThread, free_port
+from tests.conftest import TEST_SECRET, _fresh_demo_database, run_in_new_loop
+
+MEMBERS = 300
+MAX_EXAMPLES = 30
+
+
+@pytest.fixture(scope="module")
+def api_backend(redis_server: EmbeddedRedis) -> Iterator[LiveBackend]:
+    """One server on seeded demo data for every operation of the schema."""
+    with tempfile.TemporaryDirectory(prefix="pulse-schema-") as directory:
+        url = f"sqlite+aiosqlite:///{Path(directory) / 'pulse.sqlite3'}"
+        run_in_new_loop(lambda: _fresh_demo_database(url, MEMBERS))
+        backend_settings = Settings(
+            data_dir=Path(directory) / "data",
+            database_url=url,
+            redis_url=redis_server.url,
+            secret_key=TEST_SECRET,
+            port=free_port(),
+            # Schemathesis tries many logins; the limit itself is tested elsewhere.
+            login_attempts_per_minute=1_000_000,
+        )
+        backend = LiveBackend(settings=backend_settings, server=ServerThread(backend_settings))
+        backend.server.start()
+        try:
+            yield backend
+        finally:
+            backend.server.stop()
+
+
+def _openapi_document() -> dict[str, Any]:
+    """The schema the server serves at /openapi.json (building the app opens nothing)."""
+    from server.app import create_app
+
+    app = create_app(Settings(secret_key=TEST_SECRET, redis_url="redis://127.0.0.1:1/0"))
+    return app.openapi()
+
+
+schema = schemathesis.openapi.from_dict(_openapi_document())
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_input_makes_a_server_error(case: Any, api_backend: LiveBackend) -> None:
+    headers = {"Authorization": f"Bearer {api_backend.token(ALICE)}"}
+    case.call_and_validate(base_url=api_backend.url, headers=headers, checks=[not_a_server_error])
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES // 3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_input_makes_a_server_error_without_a_token(case: Any, api_backend: LiveBackend) -> None:
+    case.call_and_validate(base_url=api_backend.url, checks=[not_a_server_error])
