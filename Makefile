@@ -54,8 +54,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
+# Each prints its own table; the figures from this machine are in README.md.
 bench: $(STAMP)
-	@echo "No benchmarks yet: see the Benchmarks section of README.md."
+	$(BIN)/python -m bench.launch
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/desktop_bench.py
+	$(BIN)/python -m bench.fanout --subscribers 100,1000,10000
 
 clean:
 	rm -rf $(VENV)
