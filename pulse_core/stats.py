@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -67,8 +67,13 @@ class CampaignStats:
     bands: tuple[BandCount, ...] = field(default=())
 
     def to_wire(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["bands"] = [asdict(band) for band in self.bands]
+        # Every field is a number, a string or a band of those: no deep copy needed
+        # (dataclasses.asdict costs ten times as much, which shows on a grid of 10,000).
+        data: dict[str, Any] = {name: getattr(self, name) for name in _STAT_NAMES}
+        data["bands"] = [
+            {"band_id": b.band_id, "level": b.level, "name": b.name, "population": b.population}
+            for b in self.bands
+        ]
         return data
 
     @classmethod
@@ -77,6 +82,9 @@ class CampaignStats:
         values = {key: value for key, value in data.items() if key in known}
         bands = tuple(BandCount(**band) for band in data.get("bands") or ())
         return cls(**values, bands=bands)
+
+
+_STAT_NAMES = tuple(f.name for f in fields(CampaignStats) if f.name != "bands")
 
 
 def cents_to_amount(cents: int | None) -> float:

@@ -24,6 +24,7 @@ from server.fanout import Hub
 from server.listener import RedisListener
 from server.ratelimit import AttemptLimiter
 from server.state import ServerState
+from server.topic_access import TopicAccess
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
             listener=listener,
             listener_task=listener_task,
             login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
+            topic_access=TopicAccess(db),
         )
         # Long-lived objects made at start-up need no collection: fewer, shorter GC pauses.
         gc.collect()

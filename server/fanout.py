@@ -152,11 +152,16 @@ class Hub:
         state.subscribers[connection] = subscription
         connection.topics.add(topic)
         try:
-            async with self.db.reader() as session:
-                if after is None:
-                    gone, latest = False, await eventlog.head(session, topic)
-                else:
-                    gone, latest = await eventlog.history_gone(session, topic, after)
+            if state.last_seq is not None and after in (None, state.last_seq):
+                # The hub follows this topic live: whatever comes after its last seq will be
+                # delivered (or its gap filled) as it arrives, so the database has nothing to add.
+                gone, latest, after = False, state.last_seq, None
+            else:
+                async with self.db.reader() as session:
+                    if after is None:
+                        gone, latest = False, await eventlog.head(session, topic)
+                    else:
+                        gone, latest = await eventlog.history_gone(session, topic, after)
             if state.last_seq is None:
                 state.last_seq = latest
             await connection.put(subscribed_frame(topic, latest))

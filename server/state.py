@@ -14,6 +14,7 @@ from pulse_data.pubsub import EventPublisher
 from server.fanout import Hub
 from server.listener import RedisListener
 from server.ratelimit import AttemptLimiter
+from server.topic_access import TopicAccess
 
 
 @dataclass
@@ -28,3 +29,4 @@ class ServerState:
     listener: RedisListener
     listener_task: asyncio.Task[None]
     login_limiter: AttemptLimiter
+    topic_access: TopicAccess

@@ -22,7 +22,6 @@ from pulse_core.wire import (
 from server.fanout import Connection
 from server.security import InvalidToken, Principal, read_token
 from server.state import ServerState
-from server.topic_access import may_read
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -134,9 +133,7 @@ async def _subscribe(
         )
         return
     try:
-        async with state.db.reader() as session:
-            allowed = await may_read(session, principal, frame.topic)
-        if not allowed:
+        if not await state.topic_access.may_read(principal, frame.topic):
             await connection.put(
                 error_frame(ErrorCode.FORBIDDEN, f"you may not subscribe to {topic!r}", topic)
             )

@@ -17,6 +17,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.backend import free_port
 from tests.conftest import TEST_SECRET
 
 PULSE = [sys.executable, "-m", "pulse_cli"]
@@ -31,13 +32,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any PULSE_* setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     return {**env, **extra}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:

@@ -75,6 +75,46 @@ async def test_gap_is_filled_from_the_log_and_duplicates_are_dropped(
     assert [f["event"] for f in frames] == ["campaign_updated", "campaign_updated"]
 
 
+async def test_joining_a_watched_topic_misses_nothing_that_was_not_yet_delivered(
+    live_backend: LiveBackend, backend_db: Database
+) -> None:
+    """Clients that join (or resume on) a topic that others already watch, while an event is
+    committed but not yet announced, still get it exactly once, in order."""
+    campaign_id = await first_active_campaign(live_backend)
+    topic = f"campaign:{campaign_id}"
+    token = live_backend.token(ALICE)
+    async with await WsClient.open(live_backend.ws_url, token) as watching:
+        head = (await watching.subscribe(topic))["seq"]
+        async with campaign_transaction(backend_db, publisher=None) as pending:
+            pending.broadcast_campaign_updated(campaign_id)  # committed, announced later
+        async with (
+            await WsClient.open(live_backend.ws_url, token) as joining,
+            await WsClient.open(live_backend.ws_url, token) as resuming,
+        ):
+            joined = (await joining.subscribe(topic))["seq"]
+            await resuming.subscribe(topic, after=head)
+            async with campaign_transaction(backend_db, publisher=None) as later:
+                later.broadcast_campaign_updated(campaign_id)
+            redis = Redis.from_url(live_backend.settings.redis_url or "")
+            try:
+                for batch in (pending, later):
+                    on_topic = [e for e in batch.recorded if e.topic == topic]
+                    await redis.publish(EVENTS_CHANNEL, encode_announcement(on_topic))
+            finally:
+                await redis.aclose()
+            last = head + 2
+            seen = {}
+            for name, ws, since in (
+                ("watching", watching, head),
+                ("joining", joining, joined),
+                ("resuming", resuming, head),
+            ):
+                frames = await ws.recv_until(lambda f: f.get("seq") == last)
+                seen[name] = [f["seq"] for f in events_of(frames)]
+                assert seen[name] == list(range(since + 1, last + 1)), name
+    assert seen["watching"] == seen["resuming"] == [head + 1, head + 2]
+
+
 async def test_slow_consumer_is_closed_and_others_get_every_event(
     live_backend: LiveBackend,
 ) -> None:

@@ -23,7 +23,6 @@ from pulse_data.campaigns import (
 from server.deps import CurrentUser, SessionDep, StateDep
 from server.schemas import (
     ActionAccepted,
-    BandOut,
     CampaignOut,
     ErrorOut,
     StatsOut,
@@ -56,10 +55,7 @@ def campaign_out(view: CampaignView) -> CampaignOut:
             population_status=PopulationStatus(target.population_status),
             last_populated_at=target.last_populated_at,
         ),
-        stats=StatsOut(
-            **{k: v for k, v in stats.to_wire().items() if k != "bands"},
-            bands=[BandOut(**band) for band in stats.to_wire()["bands"]],
-        ),
+        stats=StatsOut.model_validate(stats, from_attributes=True),
         starts_at=campaign.starts_at,
         ends_at=campaign.ends_at,
         launched_at=campaign.launched_at,

@@ -9,9 +9,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from pulse_core.topics import TopicError, parse_topic
 from pulse_data import eventlog
-from server.deps import CurrentUser, SessionDep
+from server.deps import CurrentUser, SessionDep, StateDep
 from server.schemas import ErrorOut
-from server.topic_access import may_read
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -23,6 +22,7 @@ router = APIRouter(prefix="/api", tags=["events"])
 async def events(
     user: CurrentUser,
     session: SessionDep,
+    state: StateDep,
     topic: Annotated[str, Query(max_length=64, description="a topic name")],
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -31,7 +31,7 @@ async def events(
         parsed = parse_topic(topic)
     except TopicError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    if not await may_read(session, user, parsed):
+    if not await state.topic_access.may_read(user, parsed):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"topic {topic!r} not found")
     stored = await eventlog.frames_after(session, parsed.name, after, limit)
     return [json.loads(event.frame) for event in stored]
