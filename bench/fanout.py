@@ -178,13 +178,12 @@ def _server_child() -> None:
     _raise_nofile(config["nofile"])
     _lifetime_watchdog(config["lifetime_seconds"])
     _install_gc_probe(config["gc_stats"])
-    if config.get("gc_threshold"):
-        import gc
-
-        gc.set_threshold(*config["gc_threshold"])  # an experiment, never the default
-
     from pulse_core.config import Settings
+    from server import main as server_main
     from server.main import run_server
+
+    if config.get("gc_threshold"):  # an experiment: the server's own choice is the default
+        server_main.GC_THRESHOLDS = tuple(config["gc_threshold"])
 
     settings = Settings(**config["settings"])
     if not config.get("profile"):
@@ -1505,7 +1504,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--server-gc-threshold",
         metavar="G0,G1,G2",
-        help="experiment: gc.set_threshold(G0, G1, G2) in the server process",
+        help="experiment: these GC thresholds in the server instead of server.main.GC_THRESHOLDS",
     )
     parser.add_argument(
         "--server-gc-freeze",
