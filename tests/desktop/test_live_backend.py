@@ -136,6 +136,7 @@ def record_events_while_down(backend: LiveBackend, campaign_id: int, count: int)
     thread.join()
 
 
+@pytest.mark.faults
 def test_reconnects_after_a_server_restart_and_shows_what_it_missed(
     live_backend: LiveBackend, open_app: Callable[..., DesktopApp], qtbot: Any
 ) -> None:
@@ -228,6 +229,7 @@ def network(live_backend: LiveBackend) -> Iterator[TcpProxy]:
     proxy.stop()
 
 
+@pytest.mark.faults
 def test_a_dropped_network_keeps_the_grid_says_so_and_catches_up(
     live_backend: LiveBackend,
     network: TcpProxy,
@@ -248,6 +250,7 @@ def test_a_dropped_network_keeps_the_grid_says_so_and_catches_up(
     assert {c.id: c.title for c in window.store} == shown
 
 
+@pytest.mark.faults
 def test_a_token_that_expired_while_offline_signs_in_again_and_catches_up(
     live_backend: LiveBackend,
     network: TcpProxy,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tests.faults.clients import Delivery
+
 
 @dataclass
 class FaultFigures:
@@ -25,3 +27,21 @@ FIGURES: list[FaultFigures] = []
 def record(figures: FaultFigures) -> None:
     FIGURES.append(figures)
     print(figures)
+
+
+def record_delivery(
+    backend: str, fault: str, delivery: Delivery, recover_seconds: float, note: str
+) -> None:
+    """A row for a fault whose units are events delivered to the watching clients."""
+    record(
+        FaultFigures(
+            backend=backend,
+            fault=fault,
+            sent=delivery.sent,
+            delivered=delivery.delivered,
+            duplicated=delivery.duplicated,
+            lost=delivery.lost,
+            recover_seconds=recover_seconds,
+            note=note,
+        )
+    )

@@ -12,7 +12,7 @@ import pytest
 
 from tests.faults.clients import Producer, heads_of, tally, wait_for
 from tests.faults.cluster import Cluster
-from tests.faults.figures import FaultFigures, record
+from tests.faults.figures import record_delivery
 from tests.faults.helpers import (
     active_campaign,
     alice,
@@ -126,19 +126,14 @@ async def test_database_outage_answers_503_and_leaves_no_half_written_state(
     assert all("database" in detail for detail in details), details
     delivery = tally(clients, heads, before)
     assert delivery.lost == 0 and delivery.duplicated == 0 and delivery.resyncs == 0, delivery
-    record(
-        FaultFigures(
-            backend=cluster.backend,
-            fault=f"database unreachable {OUTAGE_SECONDS:.0f} s",
-            sent=delivery.sent,
-            delivered=delivery.delivered,
-            duplicated=delivery.duplicated,
-            lost=delivery.lost,
-            recover_seconds=recovered_at - restored_at,
-            note=(
-                f"{sum(answers.values())} requests during the outage: "
-                + ", ".join(f"{n} {s}: {k}" for (n, s), k in sorted(answers.items()))
-                + "; recovery = restore to both servers answering 200"
-            ),
-        )
+    record_delivery(
+        cluster.backend,
+        f"database unreachable {OUTAGE_SECONDS:.0f} s",
+        delivery,
+        recovered_at - restored_at,
+        (
+            f"{sum(answers.values())} requests during the outage: "
+            + ", ".join(f"{n} {s}: {k}" for (n, s), k in sorted(answers.items()))
+            + "; recovery = restore to both servers answering 200"
+        ),
     )

@@ -11,7 +11,7 @@ import pytest
 
 from tests.faults.clients import Producer, heads_of, tally, wait_for
 from tests.faults.cluster import Cluster
-from tests.faults.figures import FaultFigures, record
+from tests.faults.figures import record_delivery
 from tests.faults.helpers import active_campaign, alice, clients_for, unpublished_count
 
 pytestmark = pytest.mark.faults
@@ -102,19 +102,14 @@ async def test_events_committed_while_redis_is_down_are_delivered_after(
     assert all(c.connections == 1 for c in clients)
     assert delivery.lost == 0 and delivery.duplicated == 0 and delivery.resyncs == 0, delivery
     assert all(w.alive() for w in cluster.workers), "a worker died with Redis"
-    record(
-        FaultFigures(
-            backend=cluster.backend,
-            fault=f"Redis down {OUTAGE_SECONDS:.0f} s and restarted",
-            sent=delivery.sent,
-            delivered=delivery.delivered,
-            duplicated=delivery.duplicated,
-            lost=delivery.lost,
-            recover_seconds=recovered_at - up_at,
-            note=(
-                f"{committed_while_down} events committed while Redis was down; both /readyz "
-                f"503 meanwhile and 200 again {ready_at - up_at:.1f} s after the restart; "
-                "recovery = restart to every client holding every event committed before it"
-            ),
-        )
+    record_delivery(
+        cluster.backend,
+        f"Redis down {OUTAGE_SECONDS:.0f} s and restarted",
+        delivery,
+        recovered_at - up_at,
+        (
+            f"{committed_while_down} events committed while Redis was down; both /readyz "
+            f"503 meanwhile and 200 again {ready_at - up_at:.1f} s after the restart; "
+            "recovery = restart to every client holding every event committed before it"
+        ),
     )

@@ -10,7 +10,7 @@ import pytest
 
 from tests.faults.clients import Producer, heads_of, tally, wait_for
 from tests.faults.cluster import Cluster
-from tests.faults.figures import FaultFigures, record
+from tests.faults.figures import record_delivery
 from tests.faults.helpers import active_campaign, alice, clients_for
 
 pytestmark = pytest.mark.faults
@@ -63,19 +63,14 @@ async def test_clients_of_a_killed_server_resume_without_loss_or_duplicates(
             assert log.received == list(range(log.start_seq + 1, heads[topic] + 1)), client.name
             assert not log.gaps
     recovered = max(c.resumed_at[0] for c in moved) - killed_at
-    record(
-        FaultFigures(
-            backend=cluster.backend,
-            fault="kill -9 a server with 6 clients (4 on it)",
-            sent=delivery.sent,
-            delivered=delivery.delivered,
-            duplicated=delivery.duplicated,
-            lost=delivery.lost,
-            recover_seconds=recovered,
-            note=(
-                f"deliveries owed {delivery.expected} (each client x each event of its 2 topics); "
-                "recovery = kill to the last moved client resubscribed with after (restart "
-                "included for the 2 that waited for it)"
-            ),
-        )
+    record_delivery(
+        cluster.backend,
+        "kill -9 a server with 6 clients (4 on it)",
+        delivery,
+        recovered,
+        (
+            f"deliveries owed {delivery.expected} (each client x each event of its 2 topics); "
+            "recovery = kill to the last moved client resubscribed with after (restart "
+            "included for the 2 that waited for it)"
+        ),
     )

@@ -17,7 +17,7 @@ import pytest
 from pulse_core.names import CLOSE_SLOW_CONSUMER
 from tests.faults.clients import Producer, heads_of, percentile, tally, wait_for
 from tests.faults.cluster import Cluster
-from tests.faults.figures import FaultFigures, record
+from tests.faults.figures import record_delivery
 from tests.faults.helpers import active_campaign, alice, clients_for
 
 pytestmark = pytest.mark.faults
@@ -148,20 +148,15 @@ async def test_a_client_that_stops_reading_is_shed_and_hurts_nobody(running: Clu
     p99_base, p99_stalled = percentile(baseline, 0.99), percentile(stalled_phase, 0.99)
     assert p99_stalled < MAX_HEALTHY_P99_SECONDS, (p99_base, p99_stalled)
     assert latencies
-    record(
-        FaultFigures(
-            backend=cluster.backend,
-            fault="a client stops reading (3 healthy beside it)",
-            sent=delivery.sent,
-            delivered=delivery.delivered,
-            duplicated=delivery.duplicated,
-            lost=delivery.lost,
-            recover_seconds=shed_at - stalled_at,
-            note=(
-                f"{EVENTS_PER_SECOND} events/s; shed with slow_consumer (close "
-                f"{CLOSE_SLOW_CONSUMER}); server RSS +{growth} KB at most; healthy "
-                f"p99 latency {p99_base * 1000:.0f} ms before, {p99_stalled * 1000:.0f} ms "
-                "with it; recovery = time to shed it"
-            ),
-        )
+    record_delivery(
+        cluster.backend,
+        "a client stops reading (3 healthy beside it)",
+        delivery,
+        shed_at - stalled_at,
+        (
+            f"{EVENTS_PER_SECOND} events/s; shed with slow_consumer (close "
+            f"{CLOSE_SLOW_CONSUMER}); server RSS +{growth} KB at most; healthy "
+            f"p99 latency {p99_base * 1000:.0f} ms before, {p99_stalled * 1000:.0f} ms "
+            "with it; recovery = time to shed it"
+        ),
     )
