@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pulse_core import messages
 from pulse_core.names import UpdateReason
 from pulse_core.stats import CampaignState, CampaignStats, PopulationStatus, campaign_state
+from pulse_core.topics import marketer_topic
+from pulse_data import eventlog
 from pulse_data.database import Database
 from pulse_data.models import Campaign, Marketer, Target, utcnow
 from pulse_data.pubsub import EventPublisher, campaign_transaction
@@ -32,6 +34,7 @@ class CampaignView:
     target: Target
     state: CampaignState
     stats: CampaignStats
+    as_of_seq: int  # the marketer topic's seq this view reflects: events up to it are in it
 
 
 class LaunchOutcome(Enum):
@@ -56,7 +59,12 @@ class Launched:
 async def list_campaigns(
     session: AsyncSession, marketer_id: int, campaign_id: int | None = None
 ) -> list[CampaignView]:
-    """The marketer's campaigns (or one of them) with their stats, ordered by id."""
+    """The marketer's campaigns (or one of them) with their stats, ordered by id.
+
+    Call it in a read session (one snapshot): `as_of_seq` then tells which of the marketer
+    topic's events the views already reflect.
+    """
+    as_of_seq = await eventlog.head(session, marketer_topic(marketer_id))
     query = select(Campaign).where(Campaign.marketer_id == marketer_id).order_by(Campaign.id)
     if campaign_id is not None:
         query = query.where(Campaign.id == campaign_id)
@@ -73,6 +81,7 @@ async def list_campaigns(
             target=campaign.target,
             state=campaign_state(campaign.launched_at, campaign.deactivated_at),
             stats=stats.get(campaign.id, CampaignStats()),
+            as_of_seq=as_of_seq,
         )
         for campaign in campaigns
     ]

@@ -3,6 +3,10 @@
 SQLite allows one writer at a time. Write transactions start with `BEGIN IMMEDIATE`, so a
 writer waits for the lock (up to the busy timeout) instead of failing half-way through;
 reads use plain deferred transactions and never wait behind writers (WAL mode).
+
+A read session sees one snapshot from its first statement on, on both databases (a deferred
+transaction in WAL mode; REPEATABLE READ on PostgreSQL), so a campaign, its stats and its
+topic's seq read together agree with each other.
 """
 
 from __future__ import annotations
@@ -68,7 +72,12 @@ class Database:
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.write_engine = self.engine
-        self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        read_engine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        )
+        self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -68,6 +68,12 @@ class CampaignOut(BaseModel):
     ends_at: datetime | None
     launched_at: datetime | None
     deactivated_at: datetime | None
+    as_of_seq: int = Field(
+        description=(
+            "the marketer topic's seq when this campaign was read: it already reflects every "
+            "event of that topic up to this seq, and an event with a greater seq is newer"
+        )
+    )
 
 
 class ActionAccepted(BaseModel):

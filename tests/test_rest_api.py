@@ -163,3 +163,26 @@ def test_health_and_readiness(live_backend: LiveBackend) -> None:
     ready = httpx.get(f"{live_backend.url}/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "event_listener": "ok"}
+
+
+def test_a_campaign_says_which_marketer_topic_events_it_already_reflects(
+    live_backend: LiveBackend,
+) -> None:
+    marketer = live_backend.login(ALICE)["user"]["marketer_id"]
+    topic = f"marketer:{marketer}:campaigns"
+    with live_backend.client(ALICE) as alice:
+        campaign = next(
+            c for c in alice.get("/api/campaigns").json() if c["state"] == "not_launched"
+        )
+        before = campaign["as_of_seq"]
+        assert alice.post(f"/api/campaigns/{campaign['id']}/launch").status_code == 202
+        events = alice.get("/api/events", params={"topic": topic, "after": before}).json()
+        launched = next(
+            e for e in events if e["campaign_id"] == campaign["id"] and e["reason"] == "launched"
+        )
+        after = alice.get(f"/api/campaigns/{campaign['id']}").json()
+        assert after["state"] == "active"
+        assert after["as_of_seq"] >= launched["seq"] > before
+        listed = alice.get("/api/campaigns").json()
+        assert len({c["as_of_seq"] for c in listed}) == 1
+        assert listed[0]["as_of_seq"] >= after["as_of_seq"]

@@ -75,6 +75,7 @@ class Campaign:
     deactivated_at: str | None = None
     starts_at: str | None = None
     ends_at: str | None = None
+    as_of_seq: int | None = None  # the marketer topic's seq that this row reflects
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Campaign:
@@ -93,10 +94,15 @@ class Campaign:
             deactivated_at=data.get("deactivated_at"),
             starts_at=data.get("starts_at"),
             ends_at=data.get("ends_at"),
+            as_of_seq=_optional_int(data.get("as_of_seq")),
         )
 
-    def with_stats(self, stats: CampaignStats) -> Campaign:
-        return replace(self, stats=stats)
+    def with_stats(self, stats: CampaignStats, as_of_seq: int | None = None) -> Campaign:
+        return replace(self, stats=stats, as_of_seq=as_of_seq)
+
+    def is_behind(self, seq: int) -> bool:
+        """True unless this row already reflects the marketer topic's events up to `seq`."""
+        return self.as_of_seq is None or seq > self.as_of_seq
 
     @property
     def can_launch(self) -> bool:
@@ -105,6 +111,10 @@ class Campaign:
     @property
     def can_refresh_offers(self) -> bool:
         return self.state is CampaignState.ACTIVE
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, slots=True)

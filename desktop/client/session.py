@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
 from desktop.client.errors import AuthError, NotFoundError
+from desktop.client.fetches import SerialFetches
 from desktop.client.live import LiveClient, LiveListener
 from desktop.client.models import Campaign, EventFrame, UserSession
 from desktop.client.rest import RestClient
@@ -43,6 +45,8 @@ class PulseSession:
         self._live_task: asyncio.Task[None] | None = None
         self._live_options = live_options
         self._tasks: set[asyncio.Task[None]] = set()
+        self._fetches = SerialFetches(self._fetch_one)
+        self._unfetched: set[int] = set()  # fetches that failed, tried again on resubscribe
 
     @property
     def server_url(self) -> str:
@@ -85,11 +89,23 @@ class PulseSession:
         self.listener.on_campaigns(await self._call(self.rest.campaigns()))
 
     async def fetch_campaign(self, campaign_id: int) -> None:
+        """Fetch one campaign for `on_campaign`: one fetch at a time per campaign, and a
+        request during a fetch gets one more after it. A failed fetch is tried again when
+        the marketer topic is subscribed again (after a reconnect)."""
+        try:
+            await self._fetches.request(campaign_id)
+        except Exception:
+            self._unfetched.add(campaign_id)
+            raise
+
+    async def _fetch_one(self, campaign_id: int) -> None:
         try:
             campaign = await self._call(self.rest.campaign(campaign_id))
         except NotFoundError:
+            self._unfetched.discard(campaign_id)
             self.listener.on_campaign_gone(campaign_id)
             return
+        self._unfetched.discard(campaign_id)
         self.listener.on_campaign(campaign)
 
     async def launch(self, campaign_id: int) -> str:
@@ -149,6 +165,9 @@ class PulseSession:
         self.listener.on_status(status)
 
     def on_subscribed(self, topic: str, seq: int, resumed: bool) -> None:
+        if self.user is not None and topic == self.marketer_topic:
+            for campaign_id in sorted(self._unfetched):
+                self._spawn(self._quietly(self.fetch_campaign(campaign_id), "fetch a campaign"))
         self.listener.on_subscribed(topic, seq, resumed)
 
     def on_event(self, frame: EventFrame) -> None:
@@ -156,9 +175,7 @@ class PulseSession:
 
     def on_resync(self, topic: str) -> None:
         if self.user is not None and topic == self.marketer_topic:
-            task = asyncio.get_running_loop().create_task(self._reload_quietly())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._quietly(self.reload(), "reload the campaigns after a resync"))
         self.listener.on_resync(topic)
 
     def on_token_expired(self) -> None:
@@ -167,11 +184,17 @@ class PulseSession:
     def on_server_error(self, code: str, message: str, topic: str | None) -> None:
         self.listener.on_server_error(code, message, topic)
 
-    async def _reload_quietly(self) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _quietly(coro: Awaitable[None], what: str) -> None:
         try:
-            await self.reload()
+            await coro
         except Exception as exc:
-            log.warning("could not reload the campaigns after a resync: %s", exc)
+            log.warning("could not %s: %s", what, exc)
 
 
 def _fields(user: UserSession) -> dict[str, Any]:

@@ -124,10 +124,19 @@ class CampaignStore:
         self._append(new)
 
     def upsert(self, campaign: Campaign) -> None:
-        if campaign.id in self._index:
-            self._update(campaign)
-        else:
+        """Add or update one fetched campaign, keeping whichever stats are newer.
+
+        A row read before stats that a live event already brought (`as_of_seq` below the
+        event's `seq`) still brings its state and target, but the newer stats stay.
+        """
+        current = self.get(campaign.id)
+        if current is None:
             self._append([campaign])
+            return
+        if current.as_of_seq is not None and campaign.as_of_seq is not None:
+            older = campaign.as_of_seq < current.as_of_seq
+            campaign = campaign.with_stats(current.stats, current.as_of_seq) if older else campaign
+        self._update(campaign)
 
     def remove(self, campaign_id: int) -> None:
         row = self._index.get(campaign_id)
@@ -141,22 +150,26 @@ class CampaignStore:
         self._emit(RowsRemoved(row, row))
 
     def apply_events(self, frames: Iterable[EventFrame]) -> set[int]:
-        """Apply the stats that events carry, one change per row; returns ids to fetch.
+        """Apply the stats that marketer-topic events carry, one change per row.
 
-        A campaign is fetched when it is unknown, when an event carries no stats, or when
-        its state or target status may have changed (the stats do not carry those).
+        Returns the ids to fetch: a campaign is fetched when it is unknown, when an event
+        carries no stats, or when its state or target status may have changed (the stats do
+        not carry those). Stats older than the row (`seq` not above its `as_of_seq`) are
+        skipped.
         """
-        latest: dict[int, CampaignStats] = {}
+        latest: dict[int, EventFrame] = {}
         fetch: set[int] = set()
         for frame in frames:
             if frame.campaign_id not in self._index or frame.stats is None or frame.changes_state:
                 fetch.add(frame.campaign_id)
             if frame.stats is not None and frame.campaign_id in self._index:
-                latest[frame.campaign_id] = frame.stats
-        for campaign_id, stats in latest.items():
+                newest = latest.get(frame.campaign_id)
+                if newest is None or frame.seq > newest.seq:
+                    latest[frame.campaign_id] = frame
+        for campaign_id, frame in latest.items():
             current = self.get(campaign_id)
-            if current is not None:
-                self._update(current.with_stats(stats))
+            if current is not None and frame.stats is not None and current.is_behind(frame.seq):
+                self._update(current.with_stats(frame.stats, frame.seq))
         return fetch
 
     # ---- internals ----------------------------------------------------------------------

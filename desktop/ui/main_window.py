@@ -84,7 +84,6 @@ class MainWindow(QMainWindow):
         self.details: dict[int, CampaignDetailView] = {}
         self.loaded = False
         self.live_seq: int | None = None  # the marketer topic's seq once subscribed
-        self._fetching: set[int] = set()
         self._busy: set[int] = set()
         self._link = LinkStatus(LinkState.CONNECTING)
         self._retry_at = 0.0
@@ -260,7 +259,6 @@ class MainWindow(QMainWindow):
         self._selection_changed()
 
     def _on_campaign(self, campaign: Campaign) -> None:
-        self._fetching.discard(campaign.id)
         self.store.upsert(campaign)
 
     def _on_subscribed(self, topic: str, seq: int, _resumed: bool) -> None:
@@ -277,8 +275,7 @@ class MainWindow(QMainWindow):
         if not frames:
             return
         result = self.dashboard.apply(frames, self.window_context())
-        for campaign_id in result.fetch - self._fetching:
-            self._fetching.add(campaign_id)
+        for campaign_id in sorted(result.fetch):
             self.bridge.fetch_campaign(campaign_id)
         for alert in result.alerts:
             if alert.decision.unread:

@@ -60,6 +60,7 @@ def campaign_out(view: CampaignView) -> CampaignOut:
         ends_at=campaign.ends_at,
         launched_at=campaign.launched_at,
         deactivated_at=campaign.deactivated_at,
+        as_of_seq=view.as_of_seq,
     )
 
 

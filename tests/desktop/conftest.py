@@ -42,6 +42,7 @@ def make_campaign(
     pending: int = 0,
     spend: float = 0.0,
     population_status: str = "populated",
+    as_of_seq: int | None = None,
 ) -> Campaign:
     return Campaign.from_wire(
         {
@@ -50,6 +51,7 @@ def make_campaign(
             "state": state,
             "target": {"id": 1, "title": "Outdoor fans", "population_status": population_status},
             "stats": {"pending_offers": pending, "spend_to_date": spend},
+            "as_of_seq": as_of_seq,
         }
     )
 

@@ -90,3 +90,38 @@ def test_remove_reindexes_later_rows() -> None:
     store.remove(2)
     assert [store.row_of(i) for i in (1, 3, 4, 5)] == [0, 1, 2, 3]
     assert 2 not in store
+
+
+def test_event_stats_the_row_already_reflects_are_skipped() -> None:
+    store, changes = recording_store()
+    store.upsert(make_campaign(1, pending=40, as_of_seq=10))
+    changes.clear()
+    store.apply_events([make_event(1, 9, stats=CampaignStats(pending_offers=30))])
+    store.apply_events([make_event(1, 10, stats=CampaignStats(pending_offers=40))])
+    assert changes == []
+    store.apply_events([make_event(1, 11, stats=CampaignStats(pending_offers=50))])
+    assert store.get(1).stats.pending_offers == 50
+    assert store.get(1).as_of_seq == 11
+
+
+def test_a_row_fetched_before_newer_event_stats_keeps_those_stats_but_takes_its_state() -> None:
+    store, _ = recording_store()
+    store.upsert(make_campaign(1, state="not_launched", population_status="not_populated"))
+    store.apply_events([make_event(1, 12, stats=CampaignStats(pending_offers=500))])
+    # read at seq 11: launched, target populated, offers not yet counted
+    store.upsert(make_campaign(1, pending=0, as_of_seq=11))
+    row = store.get(1)
+    assert row.state.value == "active"
+    assert row.target.population_status.value == "populated"
+    assert row.stats.pending_offers == 500
+    assert row.as_of_seq == 12
+
+
+def test_a_row_fetched_after_the_event_stats_replaces_them() -> None:
+    store, _ = recording_store()
+    store.upsert(make_campaign(1))
+    store.apply_events([make_event(1, 12, stats=CampaignStats(pending_offers=500))])
+    store.upsert(make_campaign(1, pending=480, spend=2.5, as_of_seq=13))
+    assert store.get(1).stats.pending_offers == 480
+    assert store.get(1).stats.spend_to_date == 2.5
+    assert store.get(1).as_of_seq == 13
