@@ -12,12 +12,14 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 
 from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.config import Settings
 from pulse_data.database import Database
 from pulse_data.models import Base
 from tests.backend import LiveBackend, ServerThread, WorkerThread, free_port
+from tests.demo_copies import DemoCopies
 
 T = TypeVar("T")
 DEMO_MEMBERS = 2_000
@@ -118,11 +120,36 @@ async def _fresh_demo_database(url: str, members: int) -> None:
         await database.dispose()
 
 
+@pytest.fixture(scope="session")
+def demo_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoCopies]:
+    copies = DemoCopies(
+        tmp_path_factory.mktemp("demo-template"),
+        lambda url: _fresh_demo_database(url, DEMO_MEMBERS),
+        run_in_new_loop,
+    )
+    yield copies
+    copies.close()
+
+
 @pytest.fixture
-def live_backend(settings: Settings) -> Iterator[LiveBackend]:
-    """The real server and a real worker on freshly seeded demo data (2,000 members)."""
-    run_in_new_loop(lambda: _fresh_demo_database(settings.database_url or "", DEMO_MEMBERS))
-    settings = settings.model_copy(update={"port": free_port()})
+def demo_database_url(settings: Settings, demo_copies: DemoCopies) -> Iterator[str]:
+    """A database of its own holding just-seeded demo data (2,000 members)."""
+    url = settings.database_url or ""
+    if make_url(url).get_backend_name() == "sqlite":
+        demo_copies.sqlite(Path(make_url(url).database or ""))
+        yield url
+        return
+    copy_url, drop = demo_copies.postgres(url)
+    try:
+        yield copy_url
+    finally:
+        drop()
+
+
+@pytest.fixture
+def live_backend(settings: Settings, demo_database_url: str) -> Iterator[LiveBackend]:
+    """The real server and a real worker on just-seeded demo data (2,000 members)."""
+    settings = settings.model_copy(update={"port": free_port(), "database_url": demo_database_url})
     backend = LiveBackend(settings=settings, server=ServerThread(settings))
     backend.server.start()
     backend.worker = WorkerThread(settings)
