@@ -11,6 +11,8 @@ topic's seq read together agree with each other.
 
 from __future__ import annotations
 
+import asyncio
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -84,7 +86,11 @@ class Database:
     async def reader(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only."""
         async with self._reader() as session:
-            yield session
+            try:
+                yield session
+            except asyncio.CancelledError as cancelled:
+                self._release_cancelled(cancelled)
+                raise
 
     @asynccontextmanager
     async def writer(self) -> AsyncIterator[AsyncSession]:
@@ -93,7 +99,22 @@ class Database:
         The caller commits; leaving the block without a commit rolls back.
         """
         async with self._writer() as session:
-            yield session
+            try:
+                yield session
+            except asyncio.CancelledError as cancelled:
+                self._release_cancelled(cancelled)
+                raise
+
+    def _release_cancelled(self, cancelled: asyncio.CancelledError) -> None:
+        """Let go of a SQLite connection whose statement a cancellation cut short.
+
+        SQLAlchemy drops such a connection, but SQLite closes it (and releases the write lock
+        with it) only once the statement is finalized, and the cursor lives on in the frames
+        of the cancellation's traceback: a cancelled job (an arq timeout, a shutdown) would
+        otherwise block every writer until the garbage collector came by.
+        """
+        if self.is_sqlite:
+            traceback.clear_frames(cancelled.__traceback__)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

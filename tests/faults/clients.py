@@ -191,6 +191,7 @@ class Producer:
         self._task: asyncio.Task[None] | None = None
         self._db: Database | None = None
         self._redis: Redis | None = None
+        self._stopping = asyncio.Event()
 
     def start(self, per_second: float, batch: int = 1) -> None:
         self._db = Database(self.database_url, pool_size=2)
@@ -202,7 +203,7 @@ class Producer:
         publisher = EventPublisher(self._db, self._redis)
         interval = batch / per_second
         next_at = time.monotonic()
-        while True:
+        while not self._stopping.is_set():
             try:
                 async with campaign_transaction(self._db, publisher) as events:
                     for _ in range(batch):
@@ -213,13 +214,14 @@ class Producer:
             except Exception:
                 self.failed += 1
             next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), max(0.0, next_at - time.monotonic()))
 
     async def stop(self) -> None:
+        """Stop between two transactions, as a worker finishes its job before it exits."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait_for(self._task, 30)
         if self._redis is not None:
             await self._redis.aclose()
         if self._db is not None:
