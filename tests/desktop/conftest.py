@@ -15,7 +15,8 @@ import pytest
 
 from desktop.client.models import Campaign, EventFrame, UserSession
 from pulse_core.stats import CampaignStats
-from tests.backend import ALICE
+from tests.backend import ALICE, LiveBackend
+from tests.netproxy import TcpProxy
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -77,6 +78,15 @@ def make_event(
     if stats is not None:
         data["stats"] = stats.to_wire()
     return EventFrame.from_wire(data)
+
+
+@pytest.fixture
+def network(live_backend: LiveBackend) -> Iterator[TcpProxy]:
+    """The network between the desktop app and the server, which a test can cut."""
+    proxy = TcpProxy(live_backend.settings.host, live_backend.settings.port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

@@ -226,15 +226,6 @@ def test_expired_session_asks_for_the_password_and_keeps_the_window(
     assert alice.prompt is None and alice.window is window and window.isVisible()
 
 
-@pytest.fixture
-def network(live_backend: LiveBackend) -> Iterator[TcpProxy]:
-    """The network between the desktop app and the server, which a test can cut."""
-    proxy = TcpProxy(live_backend.settings.host, live_backend.settings.port)
-    proxy.start()
-    yield proxy
-    proxy.stop()
-
-
 @pytest.mark.faults
 def test_a_dropped_network_keeps_the_grid_says_so_and_catches_up(
     live_backend: LiveBackend,
