@@ -21,7 +21,6 @@ from sqlalchemy.engine import make_url
 from pulse_data import seed
 
 MAX_AGE = 120.0
-POSTGRES_TEMPLATE = "pulse_test_demo_template"
 assert MAX_AGE < seed.ACTIVATION_WAVE_MINUTES * 60 / 2
 
 Seeder = Callable[[str], Awaitable[None]]  # fills the empty database at a URL with demo data
@@ -45,11 +44,13 @@ class DemoCopies:
         self._run = run
         self._seeded_at: dict[str, float] = {}
         self._postgres_server: str | None = None
+        # Of this test run alone: two runs against one server must not share a template.
+        self._template = f"pulse_test_demo_{uuid.uuid4().hex[:12]}"
 
     def close(self) -> None:
         """Drop the PostgreSQL template, if one was made."""
         if self._postgres_server is not None:
-            self._sql(self._postgres_server, f'DROP DATABASE IF EXISTS "{POSTGRES_TEMPLATE}"')
+            self._sql(self._postgres_server, f'DROP DATABASE IF EXISTS "{self._template}"')
             self._postgres_server = None
 
     # ---- SQLite -------------------------------------------------------------------------
@@ -76,7 +77,7 @@ class DemoCopies:
 
         Returns its URL and a function that drops it.
         """
-        template = POSTGRES_TEMPLATE
+        template = self._template
         self._postgres_server = server_url
         if self._stale("postgres"):
             self._sql(server_url, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
