@@ -9,7 +9,7 @@ writers that share topics cannot deadlock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,12 +59,20 @@ async def _allocate(session: AsyncSession, topic: str, how_many: int) -> int:
     return int((await session.execute(statement)).scalar_one())
 
 
+StatsReader = Callable[[set[int]], Awaitable[dict[int, CampaignStats]]]
+
+
 async def record(
     session: AsyncSession,
     pending: Sequence[PendingEvent],
-    stats: dict[int, CampaignStats] | None = None,
+    read_stats: StatsReader | None = None,
 ) -> list[RecordedEvent]:
-    """Store every pending event on both of its campaign's topics; call just before commit."""
+    """Store every pending event on both of its campaign's topics; call just before commit.
+
+    `read_stats` reads the campaigns' stats for the frames once the topics are locked: a
+    writer that took a seq before this one has committed by then, so the stats of a later
+    seq never miss an earlier change (PostgreSQL reads committed rows statement by statement).
+    """
     if not pending:
         return []
     campaign_ids = {item.campaign_id for item in pending}
@@ -82,6 +90,7 @@ async def record(
     for topic in sorted(needed):
         last = await _allocate(session, topic, needed[topic])
         next_seq[topic] = last - needed[topic] + 1
+    stats = await read_stats(campaign_ids) if read_stats else None
 
     ts = utc_now_iso()
     now = utcnow()

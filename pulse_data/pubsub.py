@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pulse_core.names import EVENTS_CHANNEL, EventName, UpdateReason
+from pulse_core.stats import CampaignStats
 from pulse_core.topics import campaign_topic, marketer_topic
 from pulse_data import eventlog
 from pulse_data.database import Database
@@ -121,9 +122,11 @@ async def campaign_transaction(
         events = CampaignEvents(session)
         yield events
         if events.pending:
-            ids = {item.campaign_id for item in events.pending}
-            stats = await campaign_stats(session, campaign_ids=ids)
-            events.recorded = await eventlog.record(session, events.pending, stats)
+
+            async def read_stats(ids: set[int]) -> dict[int, CampaignStats]:
+                return await campaign_stats(session, campaign_ids=ids)
+
+            events.recorded = await eventlog.record(session, events.pending, read_stats)
         await session.commit()
     if publisher is not None:
         await publisher.publish(events.recorded)

@@ -7,11 +7,13 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from pulse_core.names import EventName, UpdateReason
 from pulse_core.topics import campaign_topic, marketer_topic
+from pulse_data import eventlog
 from pulse_data.database import Database
+from pulse_data.eventlog import PendingEvent
 from pulse_data.models import Campaign, Offer, OfferState, utcnow
 from pulse_data.offers import (
     TargetNotPopulated,
@@ -20,6 +22,7 @@ from pulse_data.offers import (
     create_offers,
 )
 from pulse_data.population import mark_populating, populate_target
+from pulse_data.pubsub import campaign_transaction
 from tests.factories import (
     BIDS,
     BULLSEYE,
@@ -206,3 +209,54 @@ async def test_due_offers_become_current_with_one_update_per_campaign(db: Databa
     ]
     assert new_frames[0]["stats"]["current_offers"] == 6
     assert len(await _frames(db, campaign_topic(later))) == updates_before
+
+
+async def test_the_stats_of_a_later_seq_include_the_change_of_an_earlier_one(
+    db: Database,
+) -> None:
+    """Two writers on one campaign at once: the second's event must not carry stale stats."""
+    if db.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time: there is no second writer to race")
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+    assert await create_offers(db, None, campaign) == 6
+    topic = marketer_topic(world.marketer_id)
+
+    async def writers_waiting_for_a_lock() -> int:
+        async with db.reader() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+            return int(waiting or 0)
+
+    async with db.writer() as first:
+        # The first writer makes an offer current and takes its seqs, but has not committed.
+        offer_id = (await _offers(db, campaign))[0].id
+        await first.execute(
+            update(Offer).where(Offer.id == offer_id).values(state=OfferState.CURRENT)
+        )
+        await eventlog.record(
+            first, [PendingEvent(EventName.CAMPAIGN_UPDATED, campaign, extra={"reason": "x"})]
+        )
+
+        async def second_writer() -> None:
+            async with campaign_transaction(db, None) as events:
+                events.broadcast_campaign_updated(campaign, reason=UpdateReason.AD_ACTIVITY)
+
+        second = asyncio.create_task(second_writer())
+        deadline = asyncio.get_running_loop().time() + 10
+        while await writers_waiting_for_a_lock() == 0:  # the second waits for the topic
+            assert asyncio.get_running_loop().time() < deadline, "the second writer never waited"
+            await asyncio.sleep(0.01)
+        await first.commit()
+    await asyncio.wait_for(second, 10)
+
+    last = (await _frames(db, topic))[-1]
+    assert last["reason"] == UpdateReason.AD_ACTIVITY
+    assert last["stats"]["current_offers"] == 1
+    assert last["stats"]["pending_offers"] == 5
