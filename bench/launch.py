@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError
 from websockets.asyncio.client import connect
 
 from pulse_cli.embedded_redis import EmbeddedRedis
@@ -186,7 +187,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as directory:
         url = args.database_url or f"sqlite+aiosqlite:///{directory}/pulse.sqlite3"
         seeding = time.perf_counter()
-        campaign_id, members = asyncio.run(prepare(url, args.members, args.reset))
+        try:
+            campaign_id, members = asyncio.run(prepare(url, args.members, args.reset))
+        except (DBAPIError, OSError) as exc:
+            reason = getattr(exc, "orig", None) or exc
+            parser.exit(
+                2,
+                f"cannot prepare the database at {url}: {reason}\n"
+                "Give an existing, empty database (PostgreSQL: createdb pulse_bench).\n",
+            )
         print(f"seeded {members} members in {time.perf_counter() - seeding:.1f} s")
         redis = EmbeddedRedis(Path(directory) / "redis")
         redis.start()
