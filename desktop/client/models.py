@@ -97,7 +97,7 @@ class Campaign:
             as_of_seq=_optional_int(data.get("as_of_seq")),
         )
 
-    def with_stats(self, stats: CampaignStats, as_of_seq: int | None = None) -> Campaign:
+    def with_stats(self, stats: CampaignStats, as_of_seq: int | None) -> Campaign:
         return replace(self, stats=stats, as_of_seq=as_of_seq)
 
     def is_behind(self, seq: int) -> bool:
