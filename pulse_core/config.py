@@ -47,9 +47,11 @@ class Settings(BaseSettings):
     offer_activation_delay_seconds: float = 5.0
     populate_retry_seconds: float = 0.5
     demo_traffic_interval_seconds: int = 3
-    # arq retries the job of a worker that died once its in-progress mark expires, which is
-    # this timeout plus 10 s: keep it above the longest job, and no higher.
+    # A job running longer than this is cancelled and tried again: keep it above the longest job.
     job_timeout_seconds: int = Field(default=600, ge=1)
+    # A running job holds a lease renewed every third of this: the job of a worker that died is
+    # given to another worker once the lease runs out.
+    job_lease_seconds: float = Field(default=15.0, ge=1.0)
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> Self:

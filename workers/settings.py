@@ -12,7 +12,7 @@ from pulse_core import names
 from pulse_core.config import Settings
 from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
-from workers import jobs
+from workers import jobs, lease
 
 MAX_TRIES = 5
 # A campaign's offers may wait for a large target to populate: retried with growing delays.
@@ -37,6 +37,9 @@ def worker_settings(settings: Settings) -> type:
         ctx["publisher"] = EventPublisher(db, ctx["redis"])
         ctx["rng"] = random.Random()
         await jobs.recover_interrupted_populations(ctx)
+
+    async def on_job_start(ctx: dict[str, Any]) -> None:
+        await lease.start(ctx, settings.job_lease_seconds)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         db = ctx.get("db")
@@ -92,6 +95,8 @@ def worker_settings(settings: Settings) -> type:
             "cron_jobs": tuple(periodic),
             "on_startup": on_startup,
             "on_shutdown": on_shutdown,
+            "on_job_start": on_job_start,
+            "on_job_end": lease.stop,
             "redis_settings": RedisSettings.from_dsn(settings.require_redis_url()),
             "queue_name": names.QUEUE_NAME,
             "job_timeout": settings.job_timeout_seconds,

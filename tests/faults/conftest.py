@@ -22,10 +22,11 @@ from tests.faults.figures import FIGURES
 
 FAULTS_DATABASE = "pulse_faults"
 MEMBERS = 4_000
-# Small offer batches make creating a campaign's offers last long enough to be cut mid-way;
-# a short job timeout makes arq retry the job of a killed worker after ~timeout + 10 s.
+# Small offer batches make creating a campaign's offers last long enough to be cut mid-way.
+# The job timeout stays at its default (600 s), so only the job's lease can explain a retry
+# of a killed worker's job within a minute.
 PROCESS_ENV = {
-    "PULSE_JOB_TIMEOUT_SECONDS": "10",
+    "PULSE_JOB_LEASE_SECONDS": "5",
     "PULSE_OFFER_BATCH_SIZE": "2",
     "PULSE_OFFER_ACTIVATION_DELAY_SECONDS": "3600",
     "PULSE_SEND_QUEUE_FRAMES": "256",

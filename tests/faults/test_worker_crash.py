@@ -86,8 +86,9 @@ async def test_killed_worker_job_is_retried_and_offers_are_created_once(
             lost=cluster.everyone_population - members,
             recover_seconds=recovered_at - killed_at,
             note=(
-                "units are offers; retried by the other worker once arq's in-progress mark "
-                "expired (job timeout 10 s + 10 s); offers_created count = rows inserted"
+                "units are offers; retried by the other worker once the killed one's 5 s job "
+                "lease ran out (arq's own mark lasts job timeout 600 s + 10 s); "
+                "offers_created count = rows inserted"
             ),
         )
     )
