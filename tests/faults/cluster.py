@@ -14,7 +14,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from pulse_data.models import (
 from pulse_data.population import ensure_bands, populate_target
 from pulse_data.seed import seed_demo
 from tests.backend import free_port
+from tests.conftest import run_in_new_loop
 from tests.netproxy import TcpProxy
 
 T = TypeVar("T")
@@ -341,21 +341,7 @@ async def prepare_database(url: str, members: int) -> tuple[int, int]:
 
 def run_async(coroutine: Any) -> Any:
     """Run a coroutine on a fresh loop in another thread (the test's own loop may be running)."""
-    out: list[Any] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            out.append(asyncio.run(coroutine))
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return out[0]
+    return run_in_new_loop(lambda: coroutine)
 
 
 def kill_quietly(children: list[Child]) -> None:
