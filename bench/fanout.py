@@ -43,6 +43,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -730,14 +731,17 @@ class Deployment:
     other_cores: set[int] | None
 
 
+BENCH_SESSION = "bench-session"
+BENCH_SESSION_HOURS = 2
+
+
 def _make_database(path: Path) -> tuple[int, int, int]:
-    """A throwaway SQLite database with one marketer, user, target and campaign."""
-    from datetime import UTC, datetime
+    """A throwaway SQLite database with one marketer, user (logged in), target and campaign."""
 
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from pulse_data.models import Base, Campaign, Marketer, Target, User
+    from pulse_data.models import AuthSession, Base, Campaign, Marketer, Target, User
 
     engine = create_engine(f"sqlite:///{path}")
     try:
@@ -763,6 +767,13 @@ def _make_database(path: Path) -> tuple[int, int, int]:
                 launched_at=datetime.now(UTC),
             )
             session.add(campaign)
+            session.add(
+                AuthSession(
+                    id=BENCH_SESSION,
+                    user_id=user.id,
+                    expires_at=datetime.now(UTC) + timedelta(hours=BENCH_SESSION_HOURS),
+                )
+            )
             session.commit()
             return marketer.id, user.id, campaign.id
     finally:
@@ -1602,12 +1613,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             database = tmp / "bench.sqlite3"
             marketer_id, user_id, campaign_id = _make_database(database)
             secret = secrets.token_urlsafe(48)
-            token, _ = issue_token(
+            token = issue_token(
                 secret,
                 user_id=user_id,
                 marketer_id=marketer_id,
                 email="bench@bench.example",
-                ttl_seconds=7200,
+                session_id=BENCH_SESSION,
+                expires_at=datetime.now(UTC) + timedelta(hours=BENCH_SESSION_HOURS),
             )
             deployment = Deployment(
                 tmp=tmp,

@@ -21,9 +21,10 @@ from pulse_core.config import Settings
 
 DEMO_PASSWORD = "pulse-demo"
 DEMO_USERS = (
-    ("alice@acme.example", "Acme Outdoor"),
-    ("bob@acme.example", "Acme Outdoor"),
-    ("carol@globex.example", "Globex Foods"),
+    ("alice@acme.example", "Acme Outdoor", "admin"),
+    ("bob@acme.example", "Acme Outdoor", "manager"),
+    ("dave@acme.example", "Acme Outdoor", "viewer"),
+    ("carol@globex.example", "Globex Foods", "admin"),
 )
 READY_TIMEOUT_SECONDS = 90.0
 TICK_SECONDS = 0.2
@@ -138,7 +139,7 @@ class Supervisor:
             f"Campaign Pulse is running at {self.url}",
             "",
             f"Demo logins (password: {DEMO_PASSWORD}):",
-            *(f"  {email:<22}{marketer}" for email, marketer in DEMO_USERS),
+            *(f"  {email:<22}{marketer:<14}{role}" for email, marketer, role in DEMO_USERS),
             "",
             f"Data directory: {self.data_dir}",
             "Press Ctrl-C to stop.",

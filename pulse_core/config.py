@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     token_ttl_seconds: int = 12 * 3600
     event_retention_days: float = 7.0
+    # How long the audit trail is kept; unset keeps it forever.
+    audit_retention_days: float | None = Field(default=None, gt=0)
     send_queue_frames: int = 1024
     max_topics_per_connection: int = 200
     login_attempts_per_minute: int = 10

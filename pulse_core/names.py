@@ -25,6 +25,52 @@ class UpdateReason(StrEnum):
     OFFERS_REFRESHED = "offers_refreshed"
     OFFERS_ACTIVATED = "offers_activated"
     AD_ACTIVITY = "ad_activity"
+    CREATED = "created"
+    EDITED = "edited"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    ARCHIVED = "archived"
+    DEPOSIT = "deposit"
+
+
+class ActorKind(StrEnum):
+    """Who did something recorded in the audit trail."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    SYSTEM = "system"
+
+
+class AuditAction(StrEnum):
+    """The actions of the audit trail (interfaces.md, `GET /api/audit`)."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    LAUNCH = "launch"
+    REFRESH_OFFERS = "refresh_offers"
+    CAMPAIGN_CREATED = "campaign_created"
+    CAMPAIGN_EDITED = "campaign_edited"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    ARCHIVED = "archived"
+    DEPOSIT = "deposit"
+    TARGET_CREATED = "target_created"
+    USER_CREATED = "user_created"
+    USER_CHANGED = "user_changed"
+    PASSWORD_CHANGED = "password_changed"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+    MARKETER_CREATED = "marketer_created"
+    MEMBERS_IMPORTED = "members_imported"
+
+
+class SessionEnd(StrEnum):
+    """Why a login session ended before it expired (the reason a client is shown)."""
+
+    LOGOUT = "logout"
+    PASSWORD_CHANGED = "password_changed"
+    DISABLED = "disabled"
 
 
 class ErrorCode(StrEnum):

@@ -11,6 +11,7 @@ from typing import Any
 class CampaignState(StrEnum):
     NOT_LAUNCHED = "not_launched"
     ACTIVE = "active"
+    PAUSED = "paused"
     ARCHIVED = "archived"
 
     @property
@@ -21,6 +22,7 @@ class CampaignState(StrEnum):
 _STATE_LABELS = {
     CampaignState.NOT_LAUNCHED: "Not launched",
     CampaignState.ACTIVE: "Active",
+    CampaignState.PAUSED: "Paused",
     CampaignState.ARCHIVED: "Archived",
 }
 
@@ -31,10 +33,16 @@ class PopulationStatus(StrEnum):
     POPULATED = "populated"
 
 
-def campaign_state(launched_at: datetime | None, deactivated_at: datetime | None) -> CampaignState:
+def campaign_state(
+    launched_at: datetime | None,
+    deactivated_at: datetime | None,
+    paused_at: datetime | None = None,
+) -> CampaignState:
     """A campaign's state is derived from its dates, never stored."""
     if deactivated_at is not None:
         return CampaignState.ARCHIVED
+    if paused_at is not None and launched_at is not None:
+        return CampaignState.PAUSED
     if launched_at is not None:
         return CampaignState.ACTIVE
     return CampaignState.NOT_LAUNCHED

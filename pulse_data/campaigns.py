@@ -79,7 +79,7 @@ async def list_campaigns(
         CampaignView(
             campaign=campaign,
             target=campaign.target,
-            state=campaign_state(campaign.launched_at, campaign.deactivated_at),
+            state=campaign_state(campaign.launched_at, campaign.deactivated_at, campaign.paused_at),
             stats=stats.get(campaign.id, CampaignStats()),
             as_of_seq=as_of_seq,
         )

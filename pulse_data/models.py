@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from pulse_core.roles import Role
 from pulse_core.stats import PopulationStatus
 
 NAMING = {
@@ -71,7 +72,35 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default=Role.MANAGER.value)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     marketer: Mapped[Marketer] = relationship(lazy="joined")
+
+
+class AuthSession(Base):
+    """One login: its token names it, so ending it here ends the token on every server."""
+
+    __tablename__ = "auth_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    end_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class ApiKey(Base):
+    """An ingestion key of one marketer: only the SHA-256 of the key is kept."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    marketer_id: Mapped[int] = mapped_column(ForeignKey("marketers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class TraitGroup(Base):
@@ -111,6 +140,7 @@ class Target(Base):
         String(20), default=PopulationStatus.NOT_POPULATED.value
     )
     last_populated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class TargetTraitGroup(Base):
@@ -166,6 +196,7 @@ class Campaign(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     launched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     deactivated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     target: Mapped[Target] = relationship(lazy="joined")
 
@@ -182,12 +213,18 @@ class Bid(Base):
     __table_args__ = (UniqueConstraint("campaign_id", "band_id"),)
 
 
+class LedgerKind:
+    DEPOSIT = "deposit"
+    CHARGE = "charge"
+
+
 class LedgerEntry(Base):
     """Money in (deposits, positive) and out (charges, negative) of a campaign's balance."""
 
     __tablename__ = "ledger_entries"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default=LedgerKind.CHARGE)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -224,16 +261,42 @@ class AdEventKind:
 
 
 class AdEvent(Base):
-    """A member saw a banner, jumped to the text, or completed an offer."""
+    """A member saw a banner, jumped to the text, or completed an offer.
+
+    `external_id` is the sender's own id of the event, unique per marketer, so that a sender
+    may retry a request safely.
+    """
 
     __tablename__ = "ad_events"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    marketer_id: Mapped[int | None] = mapped_column(ForeignKey("marketers.id"))
+    external_id: Mapped[str | None] = mapped_column(String(100))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id"))
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     kind: Mapped[str] = mapped_column(String(20))
     cost_cents: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("marketer_id", "external_id"),)
+
+
+class AuditEntry(Base):
+    """Who did what and when: kept apart from the event log, for its own retention."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    marketer_id: Mapped[int | None] = mapped_column(ForeignKey("marketers.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor_name: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    __table_args__ = (
+        Index("ix_audit_entries_marketer", "marketer_id", "id"),
+        Index("ix_audit_entries_campaign", "campaign_id", "id"),
+    )
 
 
 class TopicHead(Base):

@@ -20,6 +20,7 @@ from pulse_data.models import (
     Bid,
     Campaign,
     LedgerEntry,
+    LedgerKind,
     Marketer,
     Member,
     MemberTag,
@@ -143,7 +144,7 @@ async def _marketer(
     session: AsyncSession,
     spec: DemoMarketer,
     traits: dict[tuple[str, str], int],
-    password_hash: str,
+    password_hashes: dict[str, str],
 ) -> tuple[dict[str, int], dict[int, CampaignState]]:
     """Create one marketer's users, targets and campaigns; returns target ids, campaign states."""
     marketer_id = await session.scalar(
@@ -156,9 +157,10 @@ async def _marketer(
                 "marketer_id": marketer_id,
                 "email": email,
                 "name": name,
-                "password_hash": password_hash,
+                "role": role.value,
+                "password_hash": password_hashes[email],
             }
-            for email, name in spec.users
+            for email, name, role in spec.users
         ],
     )
     group_ids = dict((await session.execute(select(TraitGroup.name, TraitGroup.id))).all())
@@ -224,6 +226,7 @@ async def _marketer(
             insert(LedgerEntry).values(
                 campaign_id=campaign_id,
                 amount_cents=seed_data.DEPOSIT_CENTS,
+                kind=LedgerKind.DEPOSIT,
                 description=seed_data.DEPOSIT_DESCRIPTION,
             )
         )
@@ -289,7 +292,12 @@ async def seed_demo(
         return False
     rng = random.Random(rng_seed)
     report("Hashing the demo password", 0)
-    password_hash = await asyncio.to_thread(hash_password, seed_data.DEMO_PASSWORD)
+    # One hash per user: each has a salt of its own, so no two users share a hash.
+    password_hashes = {
+        email: await asyncio.to_thread(hash_password, seed_data.DEMO_PASSWORD)
+        for spec in seed_data.MARKETERS
+        for email, _, _ in spec.users
+    }
 
     targets: dict[str, int] = {}
     states: dict[int, CampaignState] = {}
@@ -300,7 +308,7 @@ async def seed_demo(
             report("Creating marketers, targets and campaigns", 0, 50)
             for spec in seed_data.MARKETERS:
                 marketer_targets, marketer_states = await _marketer(
-                    session, spec, traits, password_hash
+                    session, spec, traits, password_hashes
                 )
                 targets.update(marketer_targets)
                 states.update(marketer_states)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pulse_core.roles import Role
 from pulse_core.stats import CampaignState
 
 DEMO_PASSWORD = "pulse-demo"
@@ -45,7 +46,7 @@ class DemoCampaign:
 @dataclass(frozen=True, slots=True)
 class DemoMarketer:
     name: str
-    users: tuple[tuple[str, str], ...]
+    users: tuple[tuple[str, str, Role], ...]  # email, name, role
     targets: tuple[DemoTarget, ...]
     campaigns: tuple[DemoCampaign, ...]
 
@@ -59,7 +60,11 @@ ACTIVE, NOT_LAUNCHED, ARCHIVED = (
 MARKETERS = (
     DemoMarketer(
         name="Acme Outdoor",
-        users=(("alice@acme.example", "Alice Archer"), ("bob@acme.example", "Bob Baker")),
+        users=(
+            ("alice@acme.example", "Alice Archer", Role.ADMIN),
+            ("bob@acme.example", "Bob Baker", Role.MANAGER),
+            ("dave@acme.example", "Dave Dawson", Role.VIEWER),
+        ),
         targets=(
             DemoTarget(
                 "acme-adventurers",
@@ -100,7 +105,7 @@ MARKETERS = (
     ),
     DemoMarketer(
         name="Globex Foods",
-        users=(("carol@globex.example", "Carol Chen"),),
+        users=(("carol@globex.example", "Carol Chen", Role.ADMIN),),
         targets=(
             DemoTarget(
                 "globex-cooks",

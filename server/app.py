@@ -19,7 +19,7 @@ from pulse_core.names import QUEUE_NAME
 from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
 from server import ws
-from server.api import auth, campaigns, events, health, me
+from server.api import audit, auth, campaigns, events, health, ingest, me, targets, users
 from server.fanout import Hub
 from server.listener import RedisListener
 from server.ratelimit import AttemptLimiter
@@ -87,7 +87,17 @@ def create_app(settings: Settings) -> FastAPI:
             headers={"Retry-After": "2"},
         )
 
-    for router in (auth.router, me.router, campaigns.router, events.router, health.router):
+    for router in (
+        auth.router,
+        me.router,
+        users.router,
+        targets.router,
+        campaigns.router,
+        audit.router,
+        events.router,
+        ingest.router,
+        health.router,
+    ):
         app.include_router(router)
     app.include_router(ws.router)
     return app

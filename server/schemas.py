@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from pulse_core.roles import Role
 from pulse_core.stats import CampaignState, PopulationStatus
 
 
@@ -17,8 +18,10 @@ class LoginRequest(BaseModel):
 class UserOut(BaseModel):
     id: int
     email: str
+    name: str
     marketer_id: int
     marketer_name: str
+    role: Role
 
 
 class LoginResponse(BaseModel):

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pulse_core.topics import Topic
 from pulse_data.campaigns import campaign_marketer
 from pulse_data.database import Database
-from server.security import Principal
 
 OWNERS_REMEMBERED = 100_000
+
+
+class Reader(Protocol):
+    """Anyone who reads as a user of one marketer."""
+
+    @property
+    def marketer_id(self) -> int: ...
 
 
 class TopicAccess:
@@ -23,7 +31,7 @@ class TopicAccess:
         self._capacity = capacity
         self._owners: dict[int, int] = {}
 
-    async def may_read(self, user: Principal, topic: Topic) -> bool:
+    async def may_read(self, user: Reader, topic: Topic) -> bool:
         if topic.marketer_id is not None:
             return topic.marketer_id == user.marketer_id
         assert topic.campaign_id is not None

@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import uvicorn
 
 from pulse_core.config import Settings
@@ -25,6 +27,12 @@ DEMO_PASSWORD = "pulse-demo"
 ALICE = "alice@acme.example"
 BOB = "bob@acme.example"
 CAROL = "carol@globex.example"
+
+
+def read_unverified(token: str) -> dict[str, Any]:
+    """The claims of a login token, read without checking it (tests only)."""
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
 
 
 def free_port() -> int:
@@ -160,18 +168,23 @@ class LiveBackend:
         return self.tokens[email]
 
     def expired_token(self, email: str) -> str:
-        """A token of the user, correctly signed, that expired a few seconds ago."""
+        """A token of the user's real session, correctly signed, that expired a few seconds ago."""
+        return self.token_expiring_in(email, -5)
+
+    def token_expiring_in(self, email: str, seconds: float) -> str:
+        """A token of a new session of the user, correctly signed, that expires in `seconds`."""
         from server.security import issue_token
 
-        user = self.login(email)["user"]
-        token, _ = issue_token(
+        login = self.login(email)
+        principal = read_unverified(login["access_token"])
+        return issue_token(
             self.settings.secret_key or "",
-            user_id=user["id"],
-            marketer_id=user["marketer_id"],
+            user_id=login["user"]["id"],
+            marketer_id=login["user"]["marketer_id"],
             email=email,
-            ttl_seconds=-5,
+            session_id=principal["sid"],
+            expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
         )
-        return token
 
     def client(self, email: str) -> httpx.Client:
         return httpx.Client(

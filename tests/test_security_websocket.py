@@ -13,7 +13,6 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from server.security import issue_token
 from tests.backend import ALICE, CAROL, LiveBackend
 from tests.test_security_rest import bad_tokens
 from tests.wsclient import WsClient
@@ -39,13 +38,7 @@ async def test_every_bad_token_is_refused(live_backend: LiveBackend) -> None:
 
 async def test_a_session_that_expires_while_connected_is_closed(live_backend: LiveBackend) -> None:
     user = live_backend.login(ALICE)["user"]
-    token, _ = issue_token(
-        live_backend.settings.secret_key or "",
-        user_id=user["id"],
-        marketer_id=user["marketer_id"],
-        email=ALICE,
-        ttl_seconds=2,
-    )
+    token = live_backend.token_expiring_in(ALICE, 2)
     async with await WsClient.open(live_backend.ws_url, token) as ws:
         await ws.subscribe(f"marketer:{user['marketer_id']}:campaigns")
         with pytest.raises(ConnectionClosed):

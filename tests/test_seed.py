@@ -23,9 +23,10 @@ from pulse_data.seed import seed_demo
 from pulse_data.stats import campaign_stats
 
 LOGINS = {
-    "alice@acme.example": "Acme Outdoor",
-    "bob@acme.example": "Acme Outdoor",
-    "carol@globex.example": "Globex Foods",
+    "alice@acme.example": ("Acme Outdoor", "admin"),
+    "bob@acme.example": ("Acme Outdoor", "manager"),
+    "carol@globex.example": ("Globex Foods", "admin"),
+    "dave@acme.example": ("Acme Outdoor", "viewer"),
 }
 
 
@@ -40,8 +41,10 @@ async def test_demo_data_matches_the_interface_contract(db: Database) -> None:
 
         marketers = dict((await session.execute(select(Marketer.name, Marketer.id))).all())
         users = (await session.scalars(select(User))).all()
-        assert {user.email: user.marketer.name for user in users} == LOGINS
+        assert {user.email: (user.marketer.name, user.role) for user in users} == LOGINS
         assert all(verify_password(user.password_hash, "pulse-demo") for user in users)
+        # Each user's hash has a salt of its own.
+        assert len({user.password_hash for user in users}) == len(users)
 
         campaigns = (await session.scalars(select(Campaign).order_by(Campaign.id))).all()
         groups = dict(

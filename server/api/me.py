@@ -16,6 +16,8 @@ async def me(user: CurrentUser, session: SessionDep) -> UserOut:
     return UserOut(
         id=user.user_id,
         email=user.email,
+        name=user.name,
+        role=user.role,
         marketer_id=user.marketer_id,
         marketer_name=await marketer_name(session, user.marketer_id),
     )
