@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pulse_cli import bootstrap, console
+from pulse_cli import accounts_cmd, apikeys_cmd, bootstrap, console, events_cmd, members_cmd
+from pulse_cli.admin_db import CommandError
 from pulse_cli.datadir import DataDirError
 from pulse_cli.embedded_redis import EmbeddedRedisError
 from pulse_cli.network import PortInUseError, ensure_port_free, server_url
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command(args)
     except ValidationError as exc:
         console.error(describe_validation_error(exc))
+        return EXIT_USAGE
+    except CommandError as exc:
+        console.error(str(exc))
         return EXIT_USAGE
     except ConfigError as exc:
         console.error(str(exc))
@@ -123,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed = add("seed", _seed, "load data into the database")
     seed.add_argument("--demo", action="store_true", required=True, help="the demo data")
     _add_demo_members(seed)
+
+    for module in (accounts_cmd, apikeys_cmd, members_cmd, events_cmd):
+        module.register(commands, common)
     return parser
 
 

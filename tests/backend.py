@@ -27,6 +27,7 @@ DEMO_PASSWORD = "pulse-demo"
 ALICE = "alice@acme.example"
 BOB = "bob@acme.example"
 CAROL = "carol@globex.example"
+DAVE = "dave@acme.example"  # Acme Outdoor's viewer
 
 
 def read_unverified(token: str) -> dict[str, Any]:
