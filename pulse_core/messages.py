@@ -1,4 +1,4 @@
-"""The flash texts of the original design, word for word, in one place."""
+"""Texts users see in flashes and 409 answers, in one place (the seed's word for word)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ TARGET_POPULATED = "Target populated! Creating offers..."
 MUST_LAUNCH_FIRST = "Campaign must be launched first"
 ALREADY_LAUNCHED = "Campaign is already launched"
 ARCHIVED = "Campaign is archived"
+PAUSED = "Campaign is paused"
+ALREADY_PAUSED = "Campaign is already paused"
+NOT_PAUSED = "Campaign is not paused"
+ONLY_LAUNCHED_ARCHIVED = "Only an active or paused campaign can be archived"
+BIDS_FIXED = "Bids cannot change once the campaign is launched"
 
 
 def offers_created(count: int) -> str:

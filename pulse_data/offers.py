@@ -149,10 +149,15 @@ async def create_offers(
 async def activate_due_offers(
     db: Database, publisher: EventPublisher | None, now: datetime | None = None
 ) -> int:
-    """Make every due pending offer of a not-archived campaign current; returns how many."""
+    """Make every due pending offer of an active campaign current; returns how many.
+
+    Offers of a paused campaign wait until it is resumed; an archived campaign's never go live.
+    """
     moment = now or utcnow()
     async with campaign_transaction(db, publisher) as events:
-        live_campaigns = select(Campaign.id).where(Campaign.deactivated_at.is_(None))
+        live_campaigns = select(Campaign.id).where(
+            Campaign.deactivated_at.is_(None), Campaign.paused_at.is_(None)
+        )
         touched = (
             await events.session.scalars(
                 update(Offer)

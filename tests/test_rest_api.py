@@ -162,7 +162,9 @@ def test_health_and_readiness(live_backend: LiveBackend) -> None:
     assert httpx.get(f"{live_backend.url}/healthz").status_code == 200
     ready = httpx.get(f"{live_backend.url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "event_listener": "ok"}
+    checks = ready.json()["checks"]
+    assert set(checks) >= {"database", "redis", "event_listener"}
+    assert set(checks.values()) == {"ok"}
 
 
 def test_a_campaign_says_which_marketer_topic_events_it_already_reflects(

@@ -1,4 +1,4 @@
-"""Campaigns of the caller's marketer with their stats, and the Launch and Refresh actions."""
+"""Campaigns of the caller's marketer: reading them, and every action a marketer takes on one."""
 
 from __future__ import annotations
 
@@ -9,36 +9,55 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path, status
 
 from pulse_core import messages
-from pulse_core.names import JOB_CREATE_OFFERS, JOB_POPULATE_TARGET
+from pulse_core.names import JOB_CREATE_OFFERS, AuditAction
 from pulse_core.stats import PopulationStatus
 from pulse_data.campaigns import (
+    BidInput,
+    CampaignChanges,
+    CampaignDraft,
     CampaignNotFound,
     CampaignStateConflict,
     CampaignView,
-    check_refreshable,
+    LaunchOutcome,
+    change_state,
+    create_campaign,
+    deposit,
+    edit_campaign,
     get_campaign,
     launch_campaign,
     list_campaigns,
+    request_refresh,
 )
-from server.deps import CurrentUser, SessionDep, StateDep
+from pulse_data.population import enqueue_population
+from pulse_data.targets import InvalidField, TargetNotFound
+from server.deps import Caller, CampaignManager, CurrentUser, Depositor, SessionDep, StateDep
 from server.schemas import (
     ActionAccepted,
+    BidIn,
+    BidOut,
+    CampaignIn,
     CampaignOut,
+    CampaignPatch,
+    DepositIn,
+    DepositOut,
     ErrorOut,
     StatsOut,
     TargetOut,
+    invalid_field,
 )
+from server.state import ServerState
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 
 CampaignId = Path(ge=1, le=2**53, description="campaign id")
 ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 404: {"model": ErrorOut}}
-ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
+    403: {"model": ErrorOut},
     409: {"model": ErrorOut},
-    503: {"model": ErrorOut},
 }
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {**WRITE_ERRORS, 503: {"model": ErrorOut}}
 
 
 def campaign_out(view: CampaignView) -> CampaignOut:
@@ -60,12 +79,27 @@ def campaign_out(view: CampaignView) -> CampaignOut:
         ends_at=campaign.ends_at,
         launched_at=campaign.launched_at,
         deactivated_at=campaign.deactivated_at,
+        paused_at=campaign.paused_at,
+        bids=None
+        if view.bids is None
+        else [BidOut.model_validate(bid, from_attributes=True) for bid in view.bids],
         as_of_seq=view.as_of_seq,
     )
 
 
 def _not_found(campaign_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"campaign {campaign_id} not found")
+
+
+def _bids(bids: list[BidIn]) -> tuple[BidInput, ...]:
+    return tuple(
+        BidInput(bid.band_id, bid.offer_amount_cents, bid.marketer_cost_cents) for bid in bids
+    )
+
+
+async def _fresh(state: ServerState, marketer_id: int, campaign_id: int) -> CampaignOut:
+    async with state.db.reader() as session:
+        return campaign_out(await get_campaign(session, marketer_id, campaign_id))
 
 
 @router.get("", responses={401: {"model": ErrorOut}})
@@ -83,6 +117,118 @@ async def campaign(
         raise _not_found(campaign_id) from None
 
 
+@router.post("", status_code=201, responses={**WRITE_ERRORS})
+async def create(body: CampaignIn, user: CampaignManager, state: StateDep) -> CampaignOut:
+    draft = CampaignDraft(
+        title=body.title,
+        description=body.description,
+        target_id=body.target_id,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        bids=_bids(body.bids),
+    )
+    try:
+        campaign_id = await create_campaign(
+            state.db, state.publisher, user.marketer_id, user.actor, draft
+        )
+    except TargetNotFound:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"target {body.target_id} not found"
+        ) from None
+    except InvalidField as exc:
+        raise invalid_field(exc.field, exc.message) from None
+    return await _fresh(state, user.marketer_id, campaign_id)
+
+
+@router.patch("/{campaign_id}", responses=WRITE_ERRORS)
+async def edit(
+    body: CampaignPatch, user: CampaignManager, state: StateDep, campaign_id: int = CampaignId
+) -> CampaignOut:
+    changes = CampaignChanges(
+        title=body.title,
+        description=body.description,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        bids=None if body.bids is None else _bids(body.bids),
+    )
+    try:
+        await edit_campaign(
+            state.db, state.publisher, user.marketer_id, user.actor, campaign_id, changes
+        )
+    except CampaignNotFound:
+        raise _not_found(campaign_id) from None
+    except CampaignStateConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except InvalidField as exc:
+        raise invalid_field(exc.field, exc.message) from None
+    return await _fresh(state, user.marketer_id, campaign_id)
+
+
+async def _change_state(
+    state: ServerState, user: Caller, campaign_id: int, action: AuditAction
+) -> CampaignOut:
+    try:
+        await change_state(
+            state.db, state.publisher, user.marketer_id, user.actor, campaign_id, action
+        )
+    except CampaignNotFound:
+        raise _not_found(campaign_id) from None
+    except CampaignStateConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return await _fresh(state, user.marketer_id, campaign_id)
+
+
+@router.post("/{campaign_id}/pause", responses=WRITE_ERRORS)
+async def pause(
+    user: CampaignManager, state: StateDep, campaign_id: int = CampaignId
+) -> CampaignOut:
+    return await _change_state(state, user, campaign_id, AuditAction.PAUSED)
+
+
+@router.post("/{campaign_id}/resume", responses=WRITE_ERRORS)
+async def resume(
+    user: CampaignManager, state: StateDep, campaign_id: int = CampaignId
+) -> CampaignOut:
+    return await _change_state(state, user, campaign_id, AuditAction.RESUMED)
+
+
+@router.post("/{campaign_id}/archive", responses=WRITE_ERRORS)
+async def archive(
+    user: CampaignManager, state: StateDep, campaign_id: int = CampaignId
+) -> CampaignOut:
+    return await _change_state(state, user, campaign_id, AuditAction.ARCHIVED)
+
+
+@router.post("/{campaign_id}/deposits", status_code=201, responses=WRITE_ERRORS)
+async def make_deposit(
+    body: DepositIn, user: Depositor, state: StateDep, campaign_id: int = CampaignId
+) -> DepositOut:
+    try:
+        made = await deposit(
+            state.db,
+            state.publisher,
+            user.marketer_id,
+            user.actor,
+            campaign_id,
+            body.amount_cents,
+            body.note,
+        )
+    except CampaignNotFound:
+        raise _not_found(campaign_id) from None
+    except CampaignStateConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except InvalidField as exc:
+        raise invalid_field(exc.field, exc.message) from None
+    return DepositOut(
+        id=made.id,
+        campaign_id=made.campaign_id,
+        amount_cents=made.amount_cents,
+        note=made.note,
+        created_at=made.created_at,
+        balance_cents=made.balance_cents,
+    )
+
+
 async def _require_job_queue(state: StateDep) -> None:
     try:
         await state.jobs.ping()
@@ -95,17 +241,19 @@ async def _require_job_queue(state: StateDep) -> None:
 
 @router.post("/{campaign_id}/launch", status_code=202, responses=ACTION_ERRORS)
 async def launch(
-    user: CurrentUser, state: StateDep, campaign_id: int = CampaignId
+    user: CampaignManager, state: StateDep, campaign_id: int = CampaignId
 ) -> ActionAccepted:
     await _require_job_queue(state)
     try:
-        launched = await launch_campaign(state.db, state.publisher, user.marketer_id, campaign_id)
+        launched = await launch_campaign(
+            state.db, state.publisher, user.marketer_id, campaign_id, actor=user.actor
+        )
     except CampaignNotFound:
         raise _not_found(campaign_id) from None
     except CampaignStateConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    if launched.outcome.value == "populate_target":
-        await state.jobs.enqueue_job(JOB_POPULATE_TARGET, launched.target_id)
+    if launched.outcome is LaunchOutcome.POPULATE_TARGET:
+        await enqueue_population(state.db, state.jobs, launched.target_id)
     await state.jobs.enqueue_job(JOB_CREATE_OFFERS, campaign_id)
     log.info(
         "campaign %d launched by user %d (%s)", campaign_id, user.user_id, launched.outcome.value
@@ -115,15 +263,17 @@ async def launch(
 
 @router.post("/{campaign_id}/refresh-offers", status_code=202, responses=ACTION_ERRORS)
 async def refresh_offers(
-    user: CurrentUser, state: StateDep, session: SessionDep, campaign_id: int = CampaignId
+    user: CampaignManager, state: StateDep, campaign_id: int = CampaignId
 ) -> ActionAccepted:
+    await _require_job_queue(state)
+    request_id = uuid.uuid4().hex
     try:
-        campaign = await check_refreshable(session, user.marketer_id, campaign_id)
+        campaign = await request_refresh(
+            state.db, user.marketer_id, user.actor, campaign_id, request_id
+        )
     except CampaignNotFound:
         raise _not_found(campaign_id) from None
     except CampaignStateConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    await _require_job_queue(state)
-    request_id = uuid.uuid4().hex
     await state.jobs.enqueue_job(JOB_CREATE_OFFERS, campaign_id, request_id=request_id)
     return ActionAccepted(message=messages.refreshing_offers(campaign.title), request_id=request_id)
