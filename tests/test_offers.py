@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 
-from pulse_core.names import EventName, UpdateReason
+from pulse_core.names import AuditAction, EventName, UpdateReason
 from pulse_core.topics import campaign_topic, marketer_topic
 from pulse_data import eventlog
+from pulse_data.audit import command_line_actor
+from pulse_data.campaigns import change_state
 from pulse_data.database import Database
 from pulse_data.eventlog import PendingEvent
 from pulse_data.models import Campaign, Offer, OfferState, utcnow
@@ -209,6 +211,25 @@ async def test_due_offers_become_current_with_one_update_per_campaign(db: Databa
     ]
     assert new_frames[0]["stats"]["current_offers"] == 6
     assert len(await _frames(db, campaign_topic(later))) == updates_before
+
+
+async def test_offers_of_a_paused_campaign_go_live_only_once_it_is_resumed(db: Database) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    paused, running = await make_campaign(db, world), await make_campaign(db, world)
+    await populate_target(db, None, world.target_id)
+    for campaign_id in (paused, running):
+        await create_offers(db, None, campaign_id, activation_delay=timedelta(0))
+    actor = command_line_actor()
+    await change_state(db, None, world.marketer_id, actor, paused, AuditAction.PAUSED)
+    later = utcnow() + HOUR
+
+    assert await activate_due_offers(db, None, later) == 6
+    assert {offer.state for offer in await _offers(db, paused)} == {OfferState.PENDING}
+
+    await change_state(db, None, world.marketer_id, actor, paused, AuditAction.RESUMED)
+    assert await activate_due_offers(db, None, later) == 6
+    assert {offer.state for offer in await _offers(db, paused)} == {OfferState.CURRENT}
 
 
 async def test_the_stats_of_a_later_seq_include_the_change_of_an_earlier_one(

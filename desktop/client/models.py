@@ -110,7 +110,21 @@ class Campaign:
 
     @property
     def can_refresh_offers(self) -> bool:
+        """Only an active campaign: a paused one must be resumed first."""
         return self.state is CampaignState.ACTIVE
+
+
+_ROW_CHANGES = frozenset(
+    {
+        UpdateReason.LAUNCHED,
+        UpdateReason.TARGET_STATUS,
+        UpdateReason.CREATED,
+        UpdateReason.EDITED,
+        UpdateReason.PAUSED,
+        UpdateReason.RESUMED,
+        UpdateReason.ARCHIVED,
+    }
+)
 
 
 def _optional_int(value: Any) -> int | None:
@@ -155,8 +169,6 @@ class EventFrame:
 
     @property
     def changes_state(self) -> bool:
-        """True when the campaign's state or target status may have changed: fetch the row."""
-        return self.event == EventName.TARGET_POPULATED or self.reason in (
-            UpdateReason.LAUNCHED,
-            UpdateReason.TARGET_STATUS,
-        )
+        """True when more than the stats may have changed (state, title, dates, target status):
+        fetch the row."""
+        return self.event == EventName.TARGET_POPULATED or self.reason in _ROW_CHANGES

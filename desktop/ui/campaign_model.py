@@ -38,7 +38,12 @@ HIGHLIGHT_SECONDS = 1.5
 
 Index = QModelIndex | QPersistentModelIndex
 
-STATE_ORDER = {CampaignState.ACTIVE: 0, CampaignState.NOT_LAUNCHED: 1, CampaignState.ARCHIVED: 2}
+STATE_ORDER = {
+    CampaignState.ACTIVE: 0,
+    CampaignState.PAUSED: 1,
+    CampaignState.NOT_LAUNCHED: 2,
+    CampaignState.ARCHIVED: 3,
+}
 POPULATION_LABELS = {
     PopulationStatus.NOT_POPULATED: "Not populated",
     PopulationStatus.POPULATING: "Populating…",
@@ -241,9 +246,7 @@ class StateFilter:
 
     CHOICES: tuple[tuple[str, CampaignState | None], ...] = (
         ("All campaigns", None),
-        ("Active", CampaignState.ACTIVE),
-        ("Not launched", CampaignState.NOT_LAUNCHED),
-        ("Archived", CampaignState.ARCHIVED),
+        *((state.label, state) for state in STATE_ORDER),
     )
 
 

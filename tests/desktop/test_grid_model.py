@@ -24,9 +24,9 @@ from .conftest import make_campaign, make_event
 
 def filled_store(count: int = 30) -> CampaignStore:
     store = CampaignStore()
-    states = ["active", "not_launched", "archived"]
+    states = ["active", "not_launched", "archived", "paused"]
     store.replace_all(
-        make_campaign(i, state=states[i % 3], pending=(i * 37) % 1000, spend=i * 9.5)
+        make_campaign(i, state=states[i % 4], pending=(i * 37) % 1000, spend=i * 9.5)
         for i in range(1, count + 1)
     )
     return store
@@ -64,24 +64,27 @@ def test_proxy_sorts_numbers_as_numbers_not_as_text(qapp: Any) -> None:
 
 
 def test_money_and_state_sort_on_raw_values(qapp: Any) -> None:
-    store = filled_store(9)
+    store = filled_store(12)
     proxy = CampaignFilterProxy()
     proxy.setSourceModel(CampaignTableModel(store))
     proxy.sort(COL_SPEND_TO_DATE, Qt.SortOrder.DescendingOrder)
-    raw = [proxy.index(r, COL_SPEND_TO_DATE).data(RAW_ROLE) for r in range(9)]
+    raw = [proxy.index(r, COL_SPEND_TO_DATE).data(RAW_ROLE) for r in range(12)]
     assert raw == sorted(raw, reverse=True)
     proxy.sort(COL_STATE, Qt.SortOrder.AscendingOrder)
-    labels = [proxy.index(r, COL_STATE).data() for r in range(9)]
-    assert labels == ["Active"] * 3 + ["Not launched"] * 3 + ["Archived"] * 3
+    labels = [proxy.index(r, COL_STATE).data() for r in range(12)]
+    assert labels == ["Active"] * 3 + ["Paused"] * 3 + ["Not launched"] * 3 + ["Archived"] * 3
 
 
 def test_filter_by_state_and_search_text(qapp: Any) -> None:
-    store = filled_store(30)
+    store = filled_store(40)
     store.upsert(make_campaign(100, "Winter Boots", state="active"))
     proxy = CampaignFilterProxy()
     proxy.setSourceModel(CampaignTableModel(store))
     proxy.set_state(CampaignState.ARCHIVED)
     assert proxy.rowCount() == 10
+    proxy.set_state(CampaignState.PAUSED)
+    assert proxy.rowCount() == 10
+    assert {proxy.index(r, COL_STATE).data() for r in range(10)} == {"Paused"}
     proxy.set_state(None)
     proxy.set_text("winter")
     assert proxy.rowCount() == 1

@@ -95,15 +95,20 @@ def test_actions_follow_the_selected_campaigns_state(main_window: Any, qtbot: An
             make_campaign(1, "A new one", state="not_launched"),
             make_campaign(2, "B running", state="active"),
             make_campaign(3, "C old", state="archived"),
+            make_campaign(4, "D on hold", state="paused"),
         ],
     )
     enabled = []
-    for campaign_id in (1, 2, 3):
+    for campaign_id in (1, 2, 3, 4):
         main_window.select_campaign(campaign_id)
         enabled.append(
             (main_window.launch_action.isEnabled(), main_window.refresh_action.isEnabled())
         )
-    assert enabled == [(True, False), (False, True), (False, False)]
+    assert enabled == [(True, False), (False, True), (False, False), (False, False)]
+    filters = [
+        main_window.state_filter.itemText(n) for n in range(main_window.state_filter.count())
+    ]
+    assert filters == ["All campaigns", "Active", "Paused", "Not launched", "Archived"]
     assert main_window.launch_action.shortcut().toString() == "Ctrl+L"
     assert main_window.refresh_action.shortcut().toString() == "Ctrl+R"
     context_actions = [a.text() for a in main_window.context_menu.actions() if a.text()]

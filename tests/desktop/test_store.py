@@ -74,6 +74,17 @@ def test_events_without_stats_unknown_campaigns_and_state_changes_ask_for_a_fetc
     assert store.get(2).stats.target_population == 9
 
 
+def test_a_paused_resumed_archived_or_edited_campaign_is_fetched_for_its_new_row() -> None:
+    store, _ = recording_store()
+    store.replace_all([make_campaign(n) for n in range(1, 6)])
+    reasons = ["paused", "resumed", "archived", "edited", "deposit"]
+    frames = [
+        make_event(n, n, stats=CampaignStats(), reason=reason, actor={"id": 2, "name": "Bob"})
+        for n, reason in enumerate(reasons, start=1)
+    ]
+    assert store.apply_events(frames) == {1, 2, 3, 4}
+
+
 def test_state_change_is_reported_as_a_field() -> None:
     store, changes = recording_store()
     campaign = make_campaign(7, state="not_launched")
