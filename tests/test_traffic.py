@@ -9,7 +9,16 @@ from sqlalchemy import select, update
 from pulse_core.names import EventName, UpdateReason
 from pulse_core.topics import campaign_topic
 from pulse_data.database import Database
-from pulse_data.models import AdEvent, AdEventKind, LedgerEntry, Offer, OfferState, utcnow
+from pulse_data.models import (
+    AdEvent,
+    AdEventKind,
+    Campaign,
+    LedgerEntry,
+    LedgerKind,
+    Offer,
+    OfferState,
+    utcnow,
+)
 from pulse_data.offers import activate_due_offers, create_offers
 from pulse_data.population import populate_target
 from pulse_data.stats import campaign_stats
@@ -18,7 +27,7 @@ from tests.factories import make_campaign, make_population, make_world, stored_e
 
 
 async def _live_campaigns(db: Database, per_band: int = 30) -> tuple[int, int, int]:
-    """An active campaign with current offers, a not-launched one, and one with pending offers."""
+    """An active campaign with current offers, one with pending offers, and a not-launched one."""
     world = await make_world(db)
     await make_population(db, world, per_band=per_band)
     active = await make_campaign(db, world)
@@ -40,6 +49,10 @@ async def test_traffic_touches_only_current_offers_and_charges_each_completion(
     db: Database,
 ) -> None:
     active, pending_only, _ = await _live_campaigns(db)
+    async with db.reader() as session:
+        world_of_active = await session.scalar(
+            select(Campaign.marketer_id).where(Campaign.id == active)
+        )
     rng = random.Random(3)
     totals = [await simulate_ad_activity(db, None, rng=rng, max_offers=30) for _ in range(10)]
 
@@ -55,8 +68,13 @@ async def test_traffic_touches_only_current_offers_and_charges_each_completion(
         ).all()
         stats = (await campaign_stats(session, campaign_ids=[active, pending_only]))[active]
     assert {event.campaign_id for event in events} == {active}
+    # The demo is a sender like any ad server: its own unique ids, stored for its marketer.
+    assert all(event.external_id and event.external_id.startswith("demo-") for event in events)
+    assert len({event.external_id for event in events}) == len(events)
+    assert {event.marketer_id for event in events} == {world_of_active}
     completions = [event for event in events if event.kind == AdEventKind.COMPLETION]
     assert sum(total.completions for total in totals) == len(completions) == len(completed) > 0
+    assert {charge.kind for charge in charges} == {LedgerKind.CHARGE}
     assert sorted(-charge.amount_cents for charge in charges) == sorted(
         event.cost_cents for event in completions
     )
@@ -83,3 +101,16 @@ async def test_traffic_without_current_offers_does_nothing(db: Database) -> None
     await make_campaign(db, world)
     result = await simulate_ad_activity(db, None, rng=random.Random(1))
     assert result.campaigns == 0 and result.banner_views == 0
+
+
+async def test_traffic_sends_nothing_for_a_paused_campaign(db: Database) -> None:
+    active, _, _ = await _live_campaigns(db)
+    async with db.writer() as session:
+        await session.execute(
+            update(Campaign).where(Campaign.id == active).values(paused_at=utcnow())
+        )
+        await session.commit()
+    result = await simulate_ad_activity(db, None, rng=random.Random(2), max_offers=30)
+    async with db.reader() as session:
+        assert (await session.scalars(select(AdEvent.id))).all() == []
+    assert result.campaigns == 0
