@@ -94,6 +94,13 @@ JOB_ACTIVATE_OFFERS = "activate_pending_offers"
 JOB_DEMO_TRAFFIC = "demo_traffic"
 JOB_RELAY_EVENTS = "relay_unpublished_events"
 JOB_PRUNE_EVENTS = "prune_event_log"
+JOB_PRUNE_AUDIT = "prune_audit_trail"
+
+
+def population_job_id(target_id: int, previous: str) -> str:
+    """The arq job id of one population of a target: the one asked for after `previous` ended."""
+    return f"{JOB_POPULATE_TARGET}:{target_id}:{previous}"
+
 
 # WebSocket close codes of our own (4000-4999 is the application range).
 CLOSE_UNAUTHORIZED = 4401

@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix, result_key_prefix
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pulse_core.names import UpdateReason
+from pulse_core.names import JOB_POPULATE_TARGET, QUEUE_NAME, UpdateReason, population_job_id
 from pulse_core.stats import CampaignState, PopulationStatus, campaign_state
 from pulse_data.database import Database
 from pulse_data.models import (
@@ -35,6 +38,7 @@ from pulse_data.sqlutil import insert_ignoring_conflicts, rowcount
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TargetNotFound(LookupError):
@@ -48,6 +52,9 @@ class PopulateResult:
     by_level: dict[int, int] = field(default_factory=dict)
     removed: int = 0
     campaigns_notified: int = 0
+    # A population that ended after this one was asked for had done the work: this one
+    # changed no status and announced nothing.
+    already_done: bool = False
 
 
 def band_name(level: int) -> str:
@@ -107,13 +114,16 @@ async def _notify_campaigns(events: CampaignEvents, target_id: int, *, populated
         .where(Campaign.target_id == target_id)
         .order_by(Campaign.id)
     )
+    status = (PopulationStatus.POPULATED if populated else PopulationStatus.POPULATING).value
     count = 0
     for campaign_id, launched_at, deactivated_at in rows:
         active = campaign_state(launched_at, deactivated_at) is CampaignState.ACTIVE
         if populated and active:
             events.broadcast_target_populated(campaign_id)
         else:
-            events.broadcast_campaign_updated(campaign_id, reason=UpdateReason.TARGET_STATUS)
+            events.broadcast_campaign_updated(
+                campaign_id, reason=UpdateReason.TARGET_STATUS, population_status=status
+            )
         count += 1
     return count
 
@@ -124,6 +134,54 @@ async def populating_targets(session: AsyncSession) -> list[int]:
         select(Target.id).where(Target.population_status == PopulationStatus.POPULATING.value)
     )
     return list(rows)
+
+
+def population_key(last_populated_at: datetime | None) -> str:
+    """Names a population of a target by the end of the one before it (`never` for the first)."""
+    if last_populated_at is None:
+        return "never"
+    return str((last_populated_at - EPOCH) // timedelta(microseconds=1))
+
+
+async def enqueue_population(db: Database, queue: ArqRedis, target_id: int) -> bool:
+    """Queue the population of a target marked `populating`; True when this call queued it.
+
+    The job's id names the population (`population_key`), so a launch, an offer job and a
+    worker's start-up recovery that ask for the same population queue one job between them:
+    arq refuses the same id while that job waits, runs, awaits a retry or keeps its result.
+    """
+    async with db.reader() as session:
+        last = await session.scalar(select(Target.last_populated_at).where(Target.id == target_id))
+    previous = population_key(last)
+    job_id = population_job_id(target_id, previous)
+
+    async def enqueue() -> bool:
+        job = await queue.enqueue_job(
+            JOB_POPULATE_TARGET, target_id, previous=previous, _job_id=job_id,
+            _queue_name=QUEUE_NAME,
+        )  # fmt: skip
+        return job is not None
+
+    if await enqueue():
+        return True
+    if await queue.exists(job_key_prefix + job_id):
+        return False  # waiting, running or to be retried: it will populate the target
+    # That job has ended. If the target still waits for this very population, the job failed
+    # (it gave up after its tries): forget its result so the population can run again.
+    async with db.reader() as session:
+        row = (
+            await session.execute(
+                select(Target.population_status, Target.last_populated_at).where(
+                    Target.id == target_id
+                )
+            )
+        ).first()
+    if row is None or row[0] != PopulationStatus.POPULATING.value:
+        return False
+    if population_key(row[1]) != previous:
+        return False
+    await queue.delete(result_key_prefix + job_id)
+    return await enqueue()
 
 
 async def mark_populating(
@@ -148,6 +206,34 @@ async def mark_populating(
         if changed:
             await _notify_campaigns(events, target_id, populated=False)
         return changed == 1
+
+
+async def _begin(
+    db: Database, publisher: EventPublisher | None, target_id: int, previous: str | None
+) -> bool:
+    """Mark the target populating, unless a population ended after `previous`: False then."""
+    async with campaign_transaction(db, publisher) as events:
+        session = events.session
+        row = (
+            await session.execute(
+                select(Target.population_status, Target.last_populated_at)
+                .where(Target.id == target_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            raise TargetNotFound(target_id)
+        status, last_populated_at = row
+        if previous is not None and population_key(last_populated_at) != previous:
+            return False
+        if status != PopulationStatus.POPULATING.value:
+            await session.execute(
+                update(Target)
+                .where(Target.id == target_id)
+                .values(population_status=PopulationStatus.POPULATING.value)
+            )
+            await _notify_campaigns(events, target_id, populated=False)
+        return True
 
 
 async def _populate_batch(
@@ -221,9 +307,16 @@ async def populate_target(
     target_id: int,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    previous: str | None = None,
 ) -> PopulateResult:
-    """Replace the target's population batch by batch, then mark it populated and tell campaigns."""
-    await mark_populating(db, publisher, target_id, only_if_not_populated=False)
+    """Replace the target's population batch by batch, then mark it populated and tell campaigns.
+
+    `previous` is the `population_key` of the target when this population was asked for: if a
+    population has ended since, it answered this request, and nothing is done or announced.
+    """
+    if not await _begin(db, publisher, target_id, previous):
+        log.info("target %d was populated after this population was asked for", target_id)
+        return PopulateResult(target_id, 0, already_done=True)
     async with db.reader() as session:
         positions = await _group_positions(session, target_id)
     async with db.writer() as session:
@@ -242,11 +335,17 @@ async def populate_target(
 
     async with campaign_transaction(db, publisher) as events:
         session = events.session
-        await session.execute(
+        finished = await session.execute(
             update(Target)
-            .where(Target.id == target_id)
+            .where(
+                Target.id == target_id,
+                Target.population_status == PopulationStatus.POPULATING.value,
+            )
             .values(population_status=PopulationStatus.POPULATED.value, last_populated_at=utcnow())
         )
+        if rowcount(finished) == 0:
+            log.info("target %d: another population ended first and announced it", target_id)
+            return PopulateResult(target_id, 0, removed=removed, already_done=True)
         counts = await session.execute(
             select(Band.level, func.count(TargetPopulation.id))
             .join(TargetPopulation, TargetPopulation.band_id == Band.id)

@@ -23,6 +23,7 @@ from server.api import audit, auth, campaigns, events, health, ingest, me, targe
 from server.fanout import Hub
 from server.listener import RedisListener
 from server.ratelimit import AttemptLimiter
+from server.session_watch import SessionWatcher
 from server.state import ServerState
 from server.topic_access import TopicAccess
 
@@ -41,6 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
         hub = Hub(db)
         listener = RedisListener(redis_url, hub)
         listener_task = asyncio.create_task(listener.run(), name="event-listener")
+        session_watch = SessionWatcher(db)
+        session_watch_task = asyncio.create_task(session_watch.run(), name="session-watch")
         app.state.pulse = ServerState(
             settings=settings,
             secret_key=secret_key,
@@ -53,6 +56,8 @@ def create_app(settings: Settings) -> FastAPI:
             listener_task=listener_task,
             login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
             topic_access=TopicAccess(db),
+            session_watch=session_watch,
+            session_watch_task=session_watch_task,
         )
         # Long-lived objects made at start-up need no collection: fewer, shorter GC pauses.
         gc.collect()
@@ -60,9 +65,10 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            listener_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await listener_task
+            for task in (listener_task, session_watch_task):
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
             await jobs.aclose()
             await redis.aclose()
             await db.dispose()

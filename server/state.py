@@ -14,6 +14,7 @@ from pulse_data.pubsub import EventPublisher
 from server.fanout import Hub
 from server.listener import RedisListener
 from server.ratelimit import AttemptLimiter
+from server.session_watch import SessionWatcher
 from server.topic_access import TopicAccess
 
 
@@ -30,3 +31,5 @@ class ServerState:
     listener_task: asyncio.Task[None]
     login_limiter: AttemptLimiter
     topic_access: TopicAccess
+    session_watch: SessionWatcher
+    session_watch_task: asyncio.Task[None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,8 +20,9 @@ from pulse_core.wire import (
     parse_client_frame,
     unsubscribed_frame,
 )
+from pulse_data.accounts import SessionEnded, SessionUser, session_user
 from server.fanout import Connection
-from server.security import InvalidToken, Principal, read_token
+from server.security import InvalidToken, read_token
 from server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -37,37 +39,74 @@ def _token(websocket: WebSocket) -> str | None:
     return websocket.query_params.get("access_token")
 
 
+class Refused(Exception):
+    """The connection may not go on: close it with `code` and `reason`."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+async def _authenticate(state: ServerState, token: str) -> tuple[SessionUser, datetime]:
+    """The user of the token's session, if that session is valid now in the database, and when
+    the connection must end (the token's or the session's expiry, whichever comes first)."""
+    try:
+        principal = read_token(state.secret_key, token)
+    except InvalidToken as exc:
+        raise Refused(CLOSE_UNAUTHORIZED, str(exc)) from None
+    try:
+        async with state.db.reader() as session:
+            user = await session_user(session, principal.session_id)
+    except SessionEnded as exc:
+        raise Refused(CLOSE_UNAUTHORIZED, str(exc)) from None
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("cannot check a WebSocket's session: %s", exc)
+        raise Refused(
+            CLOSE_INTERNAL_ERROR, "the database is not answering; reconnect shortly"
+        ) from None
+    if user.user_id != principal.user_id:
+        raise Refused(CLOSE_UNAUTHORIZED, "invalid token: log in again")
+    return user, min(principal.expires_at, user.expires_at)
+
+
 @router.websocket("/api/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     state: ServerState = websocket.app.state.pulse
-    try:
-        principal = read_token(state.secret_key, _token(websocket) or "")
-    except InvalidToken as exc:
-        await websocket.accept()
-        await websocket.close(CLOSE_UNAUTHORIZED, str(exc))
-        return
+    token = _token(websocket) or ""
     await websocket.accept()
+    try:
+        user, expires_at = await _authenticate(state, token)
+    except Refused as refusal:
+        await _close_quietly(websocket, refusal.code, refusal.reason)
+        return
+    # Watched from here on: a session ended after the check above is seen by the next look.
+    ended = state.session_watch.watch(user.session_id)
     connection = Connection(
         websocket.send_text,
         websocket.close,
         queue_limit=state.settings.send_queue_frames,
-        name=f"user {principal.user_id}",
+        name=f"user {user.user_id}",
     )
     state.hub.add(connection)
-    tasks = {
+    tasks: dict[str, asyncio.Future[Any]] = {
         "writer": asyncio.create_task(connection.run_writer()),
-        "reader": asyncio.create_task(_read(websocket, state, principal, connection)),
+        "reader": asyncio.create_task(_read(websocket, state, user, connection)),
         "slow": asyncio.create_task(connection.slow.wait()),
-        "expired": asyncio.create_task(_until(principal.expires_at)),
+        "expired": asyncio.create_task(_until(expires_at)),
+        "ended": ended,
     }
     try:
         done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        state.session_watch.forget(user.session_id, ended)
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
         state.hub.remove(connection)
-    if tasks["slow"] in done:
+    if ended in done and not ended.cancelled():
+        await _close_quietly(websocket, CLOSE_UNAUTHORIZED, ended.result())
+    elif tasks["slow"] in done:
         log.warning("closing slow consumer %s", connection.name)
         await connection.close_slow()
     elif tasks["expired"] in done:
@@ -92,7 +131,7 @@ async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 async def _read(
-    websocket: WebSocket, state: ServerState, principal: Principal, connection: Connection
+    websocket: WebSocket, state: ServerState, user: SessionUser, connection: Connection
 ) -> None:
     while True:
         message = await websocket.receive()
@@ -112,14 +151,14 @@ async def _read(
         if isinstance(frame, Ping):
             await connection.put(PONG_FRAME)
         elif isinstance(frame, Subscribe):
-            await _subscribe(state, principal, connection, frame)
+            await _subscribe(state, user, connection, frame)
         else:
             state.hub.unsubscribe(connection, frame.topic.name)
             await connection.put(unsubscribed_frame(frame.topic.name))
 
 
 async def _subscribe(
-    state: ServerState, principal: Principal, connection: Connection, frame: Subscribe
+    state: ServerState, user: SessionUser, connection: Connection, frame: Subscribe
 ) -> None:
     topic = frame.topic.name
     limit = state.settings.max_topics_per_connection
@@ -133,7 +172,7 @@ async def _subscribe(
         )
         return
     try:
-        if not await state.topic_access.may_read(principal, frame.topic):
+        if not await state.topic_access.may_read(user, frame.topic):
             await connection.put(
                 error_frame(ErrorCode.FORBIDDEN, f"you may not subscribe to {topic!r}", topic)
             )

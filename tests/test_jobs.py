@@ -16,23 +16,32 @@ import pytest
 import redis.asyncio as aioredis
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import retry_key_prefix
+from arq.jobs import Job
+from arq.worker import FailedJobs
 from sqlalchemy import select, update
 
 from pulse_core import names
 from pulse_core.config import Settings
-from pulse_core.names import EVENTS_CHANNEL, EventName, UpdateReason
+from pulse_core.names import EVENTS_CHANNEL, AuditAction, EventName, UpdateReason
 from pulse_core.stats import PopulationStatus
 from pulse_core.topics import campaign_topic
-from pulse_data import eventlog
+from pulse_data import audit, eventlog
 from pulse_data.database import Database
 from pulse_data.migrate import upgrade_database
-from pulse_data.models import StoredEvent, Target, utcnow
+from pulse_data.models import AuditEntry, StoredEvent, Target, utcnow
 from pulse_data.offers import create_offers
-from pulse_data.population import mark_populating, populate_target
+from pulse_data.population import (
+    enqueue_population,
+    mark_populating,
+    populate_target,
+    population_key,
+)
 from pulse_data.pubsub import EventPublisher, campaign_transaction, decode_announcement
 from tests.conftest import TEST_SECRET
-from tests.factories import make_campaign, make_population, make_world, run_jobs
-from workers.settings import worker_settings
+from tests.factories import make_campaign, make_population, make_world, run_jobs, stored_events
+from workers import jobs
+from workers.settings import MAX_TRIES, worker_settings
 
 Frame = dict[str, Any]
 
@@ -266,7 +275,12 @@ def test_demo_traffic_is_scheduled_only_in_demo_mode(settings: Settings) -> None
         cls = worker_settings(settings.model_copy(update={"demo": demo}))
         return {job.name for job in cls.cron_jobs}  # type: ignore[attr-defined]
 
-    always = {names.JOB_ACTIVATE_OFFERS, names.JOB_RELAY_EVENTS, names.JOB_PRUNE_EVENTS}
+    always = {
+        names.JOB_ACTIVATE_OFFERS,
+        names.JOB_RELAY_EVENTS,
+        names.JOB_PRUNE_EVENTS,
+        names.JOB_PRUNE_AUDIT,
+    }
     assert scheduled(False) == always
     assert scheduled(True) == always | {names.JOB_DEMO_TRAFFIC}
 
@@ -335,3 +349,133 @@ async def test_worker_start_requeues_a_population_lost_with_redis(
             select(Target.population_status).where(Target.id == world.target_id)
         )
     assert status == PopulationStatus.POPULATED
+
+
+async def _population_story(db: Database, campaign: int) -> list[str]:
+    """The population statuses an active campaign's dashboard was told, in order."""
+    story = []
+    for event in await stored_events(db, campaign_topic(campaign)):
+        frame = json.loads(event.frame)
+        if frame["event"] == EventName.TARGET_POPULATED:
+            story.append(PopulationStatus.POPULATED.value)
+        elif frame.get("reason") == UpdateReason.TARGET_STATUS:
+            story.append(frame["population_status"])
+    return story
+
+
+async def _target_status(db: Database, target_id: int) -> str | None:
+    async with db.reader() as session:
+        return await session.scalar(select(Target.population_status).where(Target.id == target_id))
+
+
+async def test_a_population_asked_for_by_launch_offers_and_recovery_is_queued_once(
+    db: Database, settings: Settings, arq_pool: ArqRedis
+) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world)
+    assert await mark_populating(db, None, world.target_id, only_if_not_populated=True)
+
+    assert await enqueue_population(db, arq_pool, world.target_id)
+    assert not await enqueue_population(db, arq_pool, world.target_id)
+    assert await jobs.recover_interrupted_populations({"db": db, "redis": arq_pool}) == []
+    queued = await arq_pool.queued_jobs(queue_name=names.QUEUE_NAME)
+    assert [job.function for job in queued] == [names.JOB_POPULATE_TARGET]
+    await run_jobs(settings)  # its start-up recovery asks once more
+
+    assert await _target_status(db, world.target_id) == PopulationStatus.POPULATED
+    assert await _population_story(db, campaign) == ["populating", "populated"]
+
+
+async def test_a_population_job_run_again_after_its_work_was_done_changes_and_tells_nothing(
+    db: Database, settings: Settings, arq_pool: ArqRedis
+) -> None:
+    """The job of a worker killed after the population committed, retried once its lease ends."""
+    world = await make_world(db)
+    await make_population(db, world)
+    campaign = await make_campaign(db, world)
+    assert await mark_populating(db, None, world.target_id, only_if_not_populated=True)
+    assert await enqueue_population(db, arq_pool, world.target_id)
+    # The job's work, done and committed as the job would do it; arq never heard of it.
+    await populate_target(db, None, world.target_id, previous=population_key(None))
+    async with db.reader() as session:
+        populated_at = await session.scalar(
+            select(Target.last_populated_at).where(Target.id == world.target_id)
+        )
+    [queued] = await arq_pool.queued_jobs(queue_name=names.QUEUE_NAME)
+
+    await run_jobs(settings)
+
+    job = Job(str(queued.job_id), arq_pool, _queue_name=names.QUEUE_NAME)
+    assert await job.result(timeout=5) == {"target_id": world.target_id, "already_done": True}
+    assert await _population_story(db, campaign) == ["populating", "populated"]
+    async with db.reader() as session:
+        target = await session.get(Target, world.target_id)
+        assert target is not None and target.last_populated_at == populated_at
+        assert target.population_status == PopulationStatus.POPULATED
+
+
+async def test_a_population_whose_job_gave_up_is_queued_again(
+    db: Database, settings: Settings, arq_pool: ArqRedis
+) -> None:
+    world = await make_world(db)
+    await make_population(db, world)
+    await make_campaign(db, world)
+    assert await mark_populating(db, None, world.target_id, only_if_not_populated=True)
+    assert await enqueue_population(db, arq_pool, world.target_id)
+    [queued] = await arq_pool.queued_jobs(queue_name=names.QUEUE_NAME)
+    await arq_pool.set(retry_key_prefix + str(queued.job_id), MAX_TRIES)  # its last try is spent
+    with pytest.raises(FailedJobs):
+        await run_jobs(settings)
+    assert await _target_status(db, world.target_id) == PopulationStatus.POPULATING
+
+    # Its result keeps the population's job id for an hour; a worker's start asks again.
+    assert await jobs.recover_interrupted_populations({"db": db, "redis": arq_pool}) == [
+        world.target_id
+    ]
+    await run_jobs(settings)
+    assert await _target_status(db, world.target_id) == PopulationStatus.POPULATED
+
+
+async def _audit_entries_aged(db: Database, ages_in_days: list[float]) -> None:
+    world = await make_world(db)
+    async with db.writer() as session:
+        for _ in ages_in_days:
+            await audit.record(
+                session,
+                marketer_id=world.marketer_id,
+                actor=audit.command_line_actor(),
+                action=AuditAction.DEPOSIT,
+            )
+        await session.flush()
+        ids = (await session.scalars(select(AuditEntry.id).order_by(AuditEntry.id))).all()
+        for entry_id, age in zip(ids, ages_in_days, strict=True):
+            await session.execute(
+                update(AuditEntry)
+                .where(AuditEntry.id == entry_id)
+                .values(at=utcnow() - timedelta(days=age))
+            )
+        await session.commit()
+
+
+async def _audit_ages(db: Database) -> list[int]:
+    async with db.reader() as session:
+        ats = (await session.scalars(select(AuditEntry.at).order_by(AuditEntry.id))).all()
+    return [(utcnow() - at).days for at in ats]
+
+
+async def test_audit_entries_past_the_retention_are_pruned_and_unset_keeps_them_all(
+    db: Database, settings: Settings, arq_pool: ArqRedis
+) -> None:
+    await _audit_entries_aged(db, [400, 31, 29, 0])
+
+    kept = await arq_pool.enqueue_job(names.JOB_PRUNE_AUDIT)
+    await run_jobs(settings)
+    assert settings.audit_retention_days is None
+    assert kept is not None and await kept.result(timeout=5) == {"pruned": 0}
+    assert await _audit_ages(db) == [400, 31, 29, 0]
+
+    pruned = await arq_pool.enqueue_job(names.JOB_PRUNE_AUDIT)
+    await run_jobs(settings.model_copy(update={"audit_retention_days": 30}))
+    assert pruned is not None and await pruned.result(timeout=5) == {"pruned": 2}
+    assert await _audit_ages(db) == [29, 0]

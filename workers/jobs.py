@@ -9,8 +9,7 @@ from typing import Any
 from arq import Retry
 
 from pulse_core.config import Settings
-from pulse_core.names import JOB_POPULATE_TARGET, QUEUE_NAME
-from pulse_data import eventlog, offers, population, traffic
+from pulse_data import audit, eventlog, offers, population, traffic
 from pulse_data.database import Database
 from pulse_data.models import utcnow
 from pulse_data.pubsub import EventPublisher
@@ -36,11 +35,14 @@ def _retry_delay(ctx: Ctx, settings: Settings) -> float:
     return min(settings.populate_retry_seconds * tries, MAX_POPULATE_WAIT_SECONDS)
 
 
-async def populate_target(ctx: Ctx, target_id: int) -> dict[str, Any]:
+async def populate_target(ctx: Ctx, target_id: int, previous: str | None = None) -> dict[str, Any]:
+    """Populate a target once per request, however often the job runs (see `enqueue_population`)."""
     db, publisher, settings = _clients(ctx)
     result = await population.populate_target(
-        db, publisher, target_id, batch_size=settings.populate_batch_size
+        db, publisher, target_id, batch_size=settings.populate_batch_size, previous=previous
     )
+    if result.already_done:
+        return {"target_id": target_id, "already_done": True}
     return {
         "target_id": target_id,
         "population": result.population,
@@ -69,9 +71,7 @@ async def create_initial_pending_offers(
         if await population.mark_populating(
             db, publisher, exc.target_id, only_if_not_populated=True
         ):
-            await ctx["redis"].enqueue_job(
-                JOB_POPULATE_TARGET, exc.target_id, _queue_name=QUEUE_NAME
-            )
+            await population.enqueue_population(db, ctx["redis"], exc.target_id)
             log.info(
                 "campaign %d: target %d was not populated; populating it",
                 campaign_id,
@@ -126,17 +126,34 @@ async def prune_event_log(ctx: Ctx) -> dict[str, Any]:
     return {"pruned": pruned}
 
 
-async def recover_interrupted_populations(ctx: Ctx) -> list[int]:
-    """Re-queue populating targets whose job may have been lost with a Redis that kept nothing.
+async def prune_audit_trail(ctx: Ctx) -> dict[str, Any]:
+    """Forget audit entries older than `PULSE_AUDIT_RETENTION_DAYS`; unset keeps them all."""
+    db, _, settings = _clients(ctx)
+    if settings.audit_retention_days is None:
+        return {"pruned": 0}
+    cutoff = utcnow() - timedelta(days=settings.audit_retention_days)
+    async with db.writer() as session:
+        pruned = await audit.prune(session, cutoff)
+        await session.commit()
+    log.info("pruned %d audit entries older than %s", pruned, cutoff.isoformat())
+    return {"pruned": pruned}
 
-    Populating and offer creation are idempotent, so a target that is in fact still being
-    populated by another worker is only populated once more.
+
+async def recover_interrupted_populations(ctx: Ctx) -> list[int]:
+    """Re-queue the populations of targets left populating whose job is gone; returns their ids.
+
+    A job lost with a Redis that kept nothing, or one that gave up, is queued again. A job
+    still waiting, running, or held by a dead worker's lease keeps its id, so nothing is
+    queued twice: that job populates the target once its turn (or the lease) comes.
     """
     db: Database = ctx["db"]
     async with db.reader() as session:
-        stuck = await population.populating_targets(session)
-    for target_id in stuck:
-        await ctx["redis"].enqueue_job(JOB_POPULATE_TARGET, target_id, _queue_name=QUEUE_NAME)
-    if stuck:
-        log.warning("re-queued population of targets %s, left populating", stuck)
-    return stuck
+        populating = await population.populating_targets(session)
+    requeued = [
+        target_id
+        for target_id in populating
+        if await population.enqueue_population(db, ctx["redis"], target_id)
+    ]
+    if requeued:
+        log.warning("re-queued population of targets %s, left populating", requeued)
+    return requeued

@@ -68,6 +68,14 @@ def worker_settings(settings: Settings) -> type:
             run_at_startup=True,
             keep_result=KEEP_RESULT_SECONDS,
         ),
+        cron(
+            jobs.prune_audit_trail,
+            name=names.JOB_PRUNE_AUDIT,
+            minute=47,
+            second=0,
+            run_at_startup=True,
+            keep_result=KEEP_RESULT_SECONDS,
+        ),
     ]
     if settings.demo:
         periodic.append(

@@ -38,6 +38,7 @@ async def readyz(state: StateDep) -> JSONResponse:
     )
     listener = state.listener.health
     checks["event_listener"] = None if listener.connected else (listener.last_error or "connecting")
+    checks["session_watch"] = state.session_watch.problem()
     ready = all(error is None for error in checks.values())
     body = {
         "status": "ready" if ready else "not ready",
@@ -55,4 +56,5 @@ async def metrics(state: StateDep) -> dict[str, Any]:
         "subscriptions": hub.subscription_count,
         **asdict(hub.stats),
         "listener": asdict(state.listener.health),
+        "session_watch": asdict(state.session_watch.health),
     }
