@@ -741,11 +741,12 @@ def _make_database(path: Path) -> tuple[int, int, int]:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from pulse_data.models import AuthSession, Base, Campaign, Marketer, Target, User
+    from pulse_data.migrate import upgrade_database
+    from pulse_data.models import AuthSession, Campaign, Marketer, Target, User
 
+    upgrade_database(f"sqlite:///{path}")
     engine = create_engine(f"sqlite:///{path}")
     try:
-        Base.metadata.create_all(engine)
         with Session(engine) as session:
             marketer = Marketer(name="Bench Outdoor")
             session.add(marketer)

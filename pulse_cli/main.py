@@ -18,6 +18,7 @@ from pulse_cli.embedded_redis import EmbeddedRedisError
 from pulse_cli.network import PortInUseError, ensure_port_free, server_url
 from pulse_cli.supervisor import SupervisorError
 from pulse_core.config import ConfigError, Settings
+from pulse_data.migrate import DatabaseNotAnswering, SchemaError, schema_state
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         console.error(str(exc))
         return EXIT_USAGE
+    except SchemaError as exc:
+        console.error(_with_default_database_hint(str(exc)))
+        return EXIT_USAGE
     except ConfigError as exc:
         console.error(str(exc))
         return EXIT_USAGE
@@ -52,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         PortInUseError,
         EmbeddedRedisError,
         bootstrap.DatabaseSetupError,
+        DatabaseNotAnswering,
+        events_cmd.RedisUnavailable,
         SupervisorError,
     ) as exc:
         console.error(str(exc))
@@ -123,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         "upgrade", parents=[common], help="apply the database migrations"
     )
     upgrade.set_defaults(command=_db_upgrade)
+    current = db_commands.add_parser(
+        "current",
+        parents=[common],
+        help="print the schema revision and whether it is the latest",
+    )
+    current.set_defaults(command=_db_current)
 
     seed = add("seed", _seed, "load data into the database")
     seed.add_argument("--demo", action="store_true", required=True, help="the demo data")
@@ -202,6 +214,21 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     bootstrap.upgrade(url)
     console.info(f"the database {bootstrap.display_url(url)} is up to date")
     return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    url = _database_settings(args).effective_database_url
+    console.out.print(schema_state(url).summary(), markup=False)
+    return 0
+
+
+def _with_default_database_hint(message: str) -> str:
+    if os.environ.get("PULSE_DATABASE_URL"):
+        return message
+    return (
+        f"{message}; PULSE_DATABASE_URL is not set, so this is the SQLite file of the data "
+        "directory"
+    )
 
 
 def _seed(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import gc
 import uvicorn
 
 from pulse_core.config import Settings
+from pulse_data.migrate import require_latest_schema
 from server.app import create_app
 
 WS_MAX_FRAME_BYTES = 64 * 1024
@@ -35,6 +36,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
 
 
 def run_server(settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM."""
+    """Serve until SIGINT or SIGTERM; a schema that is not the latest is refused first."""
+    require_latest_schema(settings.effective_database_url)
     gc.set_threshold(*GC_THRESHOLDS)
     uvicorn.Server(uvicorn_config(settings)).run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import tempfile
 import threading
@@ -12,11 +13,14 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
-from sqlalchemy.engine import make_url
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, make_url
 
 from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.config import Settings
 from pulse_data.database import Database
+from pulse_data.migrate import alembic_config, upgrade_database_async
 from pulse_data.models import Base
 from tests.backend import LiveBackend, ServerThread, WorkerThread, free_port
 from tests.demo_copies import DemoCopies
@@ -66,12 +70,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return POSTGRES_URL
 
 
+def build_latest_schema(connection: Connection) -> None:
+    """Empty the database and build the models' schema, stamped as the latest revision.
+
+    Faster than running the migrations; test_migrations.py proves both build the same schema.
+    """
+    Base.metadata.drop_all(connection)
+    connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    Base.metadata.create_all(connection)
+    MigrationContext.configure(connection).stamp(_migrations(), "head")
+
+
+@functools.cache
+def _migrations() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
+    """An empty database with the latest schema."""
     database = Database(database_url)
     async with database.write_engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
-        await connection.run_sync(Base.metadata.create_all)
+        await connection.run_sync(build_latest_schema)
     yield database
     await database.dispose()
 
@@ -110,11 +130,9 @@ def run_in_new_loop(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> 
 async def _fresh_demo_database(url: str, members: int) -> None:
     from pulse_data.seed import seed_demo
 
+    await upgrade_database_async(url)  # a new database: migrated as `pulse up` does it
     database = Database(url)
     try:
-        async with database.write_engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.run_sync(Base.metadata.create_all)
         await seed_demo(database, members=members)
     finally:
         await database.dispose()

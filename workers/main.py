@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from pulse_core.config import Settings
 from pulse_data.database import Database
+from pulse_data.migrate import require_latest_schema
 from workers.settings import worker_settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def run_worker(settings: Settings) -> None:
     arq's worker ends when it loses Redis; this one starts a new arq worker after a jittered
     backoff, so a Redis restart delays jobs but stops nothing.
     """
+    require_latest_schema(settings.effective_database_url)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -27,7 +27,6 @@ from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_cli.process import child_preexec
 from pulse_data.database import Database
 from pulse_data.models import (
-    Base,
     Bid,
     Campaign,
     LedgerEntry,
@@ -41,7 +40,7 @@ from pulse_data.models import (
 from pulse_data.population import ensure_bands, populate_target
 from pulse_data.seed import seed_demo
 from tests.backend import free_port
-from tests.conftest import run_in_new_loop
+from tests.conftest import build_latest_schema, run_in_new_loop
 from tests.netproxy import TcpProxy
 
 T = TypeVar("T")
@@ -280,9 +279,7 @@ async def prepare_database(url: str, members: int) -> tuple[int, int]:
     db = Database(url)
     try:
         async with db.write_engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-            await connection.run_sync(Base.metadata.create_all)
+            await connection.run_sync(build_latest_schema)
         await seed_demo(db, members=members)
         async with db.writer() as session:
             marketer_id = await session.scalar(
