@@ -12,6 +12,8 @@ topic's seq read together agree with each other.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,18 +32,36 @@ from sqlalchemy.ext.asyncio import (
 from pulse_core.config import async_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The database holds password hashes: only its owner may read it. SQLite gives its -wal, -shm
+# and -journal files the mode of the database file.
+SQLITE_FILE_MODE = 0o600
 
 
 class DatabaseUnavailable(RuntimeError):
     """The database did not answer; the caller should retry later."""
 
 
-def _sqlite_engine(url: str, *, begin: str) -> AsyncEngine:
+def prepare_sqlite_file(path: str | Path) -> None:
+    """Create the SQLite file (and its folder) readable by its owner only, or make it so."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE))
+    for file in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))):
+        # Another user's file (a shared deployment) is left as its owner set it.
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(SQLITE_FILE_MODE)
+
+
+def _sqlite_engine(url: str, file: str | None, *, begin: str) -> AsyncEngine:
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
+        if file is not None:  # before WAL mode creates -wal and -shm with the file's mode
+            prepare_sqlite_file(file)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -65,10 +85,11 @@ class Database:
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = _sqlite_engine(self.url, begin="BEGIN")
-            self.write_engine = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE")
+            file = parsed.database if parsed.database not in (None, "", ":memory:") else None
+            if file is not None:
+                Path(file).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = _sqlite_engine(self.url, file, begin="BEGIN")
+            self.write_engine = _sqlite_engine(self.url, file, begin="BEGIN IMMEDIATE")
         else:
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
