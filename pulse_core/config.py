@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal, Self
 
 import platformdirs
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "pulse", "pulse-demo"})
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
     send_queue_frames: int = 1024
     max_topics_per_connection: int = 200
     login_attempts_per_minute: int = 10
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: comma-separated
+    # addresses or networks (10.0.0.0/8). Unset: the connection's own address is the client's.
+    trusted_proxies: str | None = None
+    # The largest request body accepted (413 above it); 1,000 ingested events are about 200 KB.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     populate_batch_size: int = 500
     offer_batch_size: int = 1000
@@ -54,6 +60,20 @@ class Settings(BaseSettings):
     # A running job holds a lease renewed every third of this: the job of a worker that died is
     # given to another worker once the lease runs out.
     job_lease_seconds: float = Field(default=15.0, ge=1.0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str | None) -> str | None:
+        entries = [entry.strip() for entry in (value or "").split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+            except ValueError:
+                raise ConfigError(
+                    f"PULSE_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                    "(for example 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
+        return ",".join(entries) or None
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> Self:

@@ -20,9 +20,11 @@ from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
 from server import ws
 from server.api import audit, auth, campaigns, events, health, ingest, me, targets, users
+from server.bodylimit import BodyLimit
+from server.errors import install_error_handlers
 from server.fanout import Hub
 from server.listener import RedisListener
-from server.ratelimit import AttemptLimiter
+from server.ratelimit import LoginLimiter
 from server.session_watch import SessionWatcher
 from server.state import ServerState
 from server.topic_access import TopicAccess
@@ -40,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
         redis = Redis.from_url(redis_url, socket_connect_timeout=5)
         jobs = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE_NAME)
         hub = Hub(db)
+        login_limiter = LoginLimiter(redis_url, settings.login_attempts_per_minute)
         listener = RedisListener(redis_url, hub)
         listener_task = asyncio.create_task(listener.run(), name="event-listener")
         session_watch = SessionWatcher(db)
@@ -54,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
             hub=hub,
             listener=listener,
             listener_task=listener_task,
-            login_limiter=AttemptLimiter(settings.login_attempts_per_minute),
+            login_limiter=login_limiter,
             topic_access=TopicAccess(db),
             session_watch=session_watch,
             session_watch_task=session_watch_task,
@@ -69,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+            await login_limiter.aclose()
             await jobs.aclose()
             await redis.aclose()
             await db.dispose()
@@ -79,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         description="Live campaign stats: REST API and a WebSocket of events per topic.",
     )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
 
     # A connection the driver could not open or lost (asyncpg raises plain OSErrors, such as
     # ConnectionRefusedError, while connecting) is the database not answering too.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import re
 
 import uvicorn
 
@@ -18,9 +20,36 @@ WS_MAX_FRAME_BYTES = 64 * 1024
 # allocations costs a few MB at most and almost no CPU.
 GC_THRESHOLDS = (50_000, 20, 100)
 
+# uvicorn logs each WebSocket's path with its query, where a client may send its login token.
+LOGGERS_WITH_PATHS = ("uvicorn.error", "uvicorn.access")
+_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s\"']*", re.IGNORECASE)
+
+
+class RedactTokens(logging.Filter):
+    """Replaces the value of every `access_token=` in a log record with `[redacted]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact(text: str) -> str:
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
+
+
+def _redact_uvicorn_logs() -> None:
+    for name in LOGGERS_WITH_PATHS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(
+    """uvicorn's settings; forwarded headers are believed only from `PULSE_TRUSTED_PROXIES`."""
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -32,7 +61,11 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         log_level="info",
         access_log=False,
         lifespan="on",
+        proxy_headers=settings.trusted_proxies is not None,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
+    _redact_uvicorn_logs()  # after Config, which sets up uvicorn's loggers
+    return config
 
 
 def run_server(settings: Settings) -> None:

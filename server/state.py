@@ -13,7 +13,7 @@ from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
 from server.fanout import Hub
 from server.listener import RedisListener
-from server.ratelimit import AttemptLimiter
+from server.ratelimit import LoginLimiter
 from server.session_watch import SessionWatcher
 from server.topic_access import TopicAccess
 
@@ -29,7 +29,7 @@ class ServerState:
     hub: Hub
     listener: RedisListener
     listener_task: asyncio.Task[None]
-    login_limiter: AttemptLimiter
+    login_limiter: LoginLimiter
     topic_access: TopicAccess
     session_watch: SessionWatcher
     session_watch_task: asyncio.Task[None]

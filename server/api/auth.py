@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 async def login(body: LoginRequest, request: Request, state: StateDep) -> LoginResponse:
     email = body.email.strip().lower()
     client = request.client.host if request.client else "unknown"
-    wait = state.login_limiter.retry_after(f"{client}|{email}")
+    wait = await state.login_limiter.retry_after(f"{client}|{email}")
     if wait > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
