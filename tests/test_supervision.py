@@ -6,12 +6,16 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pulse_cli.children import Child, CrashLoopError, RestartPolicy, stop_all
 from pulse_cli.datadir import DataDirError, load_or_create_secret, locked_data_dir
+from tests.test_cli import Up, campaigns, login, start_up, wait_until
+
+__all__ = ["start_up"]  # a fixture: `pulse up --headless` on a free port
 
 
 def python_child(code: str, *, policy: RestartPolicy | None = None) -> Child:
@@ -88,3 +92,30 @@ def test_a_data_dir_in_use_is_refused(tmp_path: Path) -> None:
         locked_data_dir(tmp_path),
     ):
         pass
+
+
+@pytest.mark.faults
+def test_a_killed_embedded_redis_is_restarted_and_the_demo_works_again(
+    start_up: Callable[[Path], Up], tmp_path: Path
+) -> None:
+    up = start_up(tmp_path / "data")
+    redis = next(c for c in up.children() if "redis-server" in c.name())
+    command_line = redis.cmdline()
+
+    redis.kill()
+    redis.wait(timeout=10)
+    restarted = wait_until(
+        lambda: next(
+            (c for c in up.children() if "redis-server" in c.name() and c.pid != redis.pid), None
+        ),
+        30,
+        "a new redis-server process",
+    )
+    wait_until(up.ready, 60, "/readyz to answer 200 again")
+    token = login(up.url)
+
+    assert restarted.cmdline() == command_line  # the same socket and settings
+    assert campaigns(up.url, token).status_code == 200
+    assert "the embedded Redis was killed by SIGKILL unexpectedly" in up.output()
+    assert "restarting the embedded Redis" in up.output()
+    assert up.stop() == 0
