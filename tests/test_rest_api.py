@@ -88,6 +88,16 @@ def test_routes_need_a_valid_token(live_backend: LiveBackend, headers: dict[str,
         ("POST", "/api/campaigns/1/refresh-offers"),
         ("GET", "/api/events?topic=campaign:1"),
         ("GET", "/api/me"),
+        ("POST", "/api/campaigns"),
+        ("PATCH", "/api/campaigns/1"),
+        ("POST", "/api/campaigns/1/pause"),
+        ("POST", "/api/campaigns/1/resume"),
+        ("POST", "/api/campaigns/1/archive"),
+        ("POST", "/api/campaigns/1/deposits"),
+        ("GET", "/api/traits"),
+        ("GET", "/api/targets"),
+        ("POST", "/api/targets"),
+        ("GET", "/api/audit"),
     ]:
         response = httpx.request(method, f"{live_backend.url}{path}", headers=headers)
         assert response.status_code == 401, (method, path)
