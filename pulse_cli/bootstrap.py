@@ -24,7 +24,10 @@ ProgressCallback = Callable[[str, int, int], None]
 
 
 class DatabaseSetupError(RuntimeError):
-    """Migrating or seeding failed; the message names the database and what to check."""
+    """Migrating, seeding or importing failed; the message names the database and what to check."""
+
+
+DATABASE_ERRORS = (OSError, SQLAlchemyError)
 
 
 def display_url(database_url: str) -> str:
@@ -38,19 +41,13 @@ def upgrade(database_url: str) -> None:
 
     try:
         upgrade_database(database_url)
-    except (OSError, SQLAlchemyError, CommandError) as exc:
-        raise _setup_error("migrate", database_url, exc) from exc
+    except (*DATABASE_ERRORS, CommandError) as exc:
+        raise database_error("migrate", database_url, exc) from exc
 
 
 def seed_demo(database_url: str, members: int = DEFAULT_DEMO_MEMBERS) -> bool:
     """Load the demo data unless it is there already; True when it was loaded now."""
-    progress = Progress(
-        TextColumn("{task.description:<42}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        console=console.err,
-    )
+    progress = progress_bar()
     task = progress.add_task("Loading the demo data", total=None)
 
     def report(step: str, done: int, total: int) -> None:
@@ -59,14 +56,25 @@ def seed_demo(database_url: str, members: int = DEFAULT_DEMO_MEMBERS) -> bool:
 
     try:
         return asyncio.run(_seed(database_url, members, report))
-    except (OSError, SQLAlchemyError) as exc:
+    except DATABASE_ERRORS as exc:
         hint = "Run `pulse db upgrade` first if you have not."
-        raise _setup_error("load the demo data into", database_url, exc, hint) from exc
+        raise database_error("load the demo data into", database_url, exc, hint) from exc
     finally:
         progress.stop()
 
 
-def _setup_error(
+def progress_bar() -> Progress:
+    """The progress bar of the `pulse` command, on stderr; shown from its first update on."""
+    return Progress(
+        TextColumn("{task.description:<42}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console.err,
+    )
+
+
+def database_error(
     action: str, database_url: str, exc: Exception, hint: str = ""
 ) -> DatabaseSetupError:
     cause = getattr(exc, "orig", None) or exc  # the driver's own words, without the SQL

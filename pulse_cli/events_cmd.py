@@ -59,7 +59,6 @@ def _tail(args: argparse.Namespace) -> int:
     except (redis.RedisError, OSError) as exc:
         where = "PULSE_REDIS_URL" if settings.redis_url else "the embedded Redis of `pulse up`"
         raise RedisUnavailable(f"Redis at {url} ({where}) is not answering: {exc}") from None
-    console.info(f"listening for events on {url}; Ctrl-C stops")
     try:
         for line in _lines(client, topic):
             print(line, flush=True)
@@ -97,14 +96,17 @@ def _embedded_redis_url(data_dir: Path) -> str:
 
 def _lines(client: redis.Redis, topic: str | None) -> Iterator[str]:
     """One line per event published, for ever; a lost Redis is reconnected to with a note."""
-    lost = False
+    first, lost = True, False
     while True:
         pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             pubsub.subscribe(EVENTS_CHANNEL)
-            if lost:
+            pubsub.get_message(timeout=CONNECT_TIMEOUT_SECONDS)  # the subscription is made
+            if first:
+                console.info(f"listening for events{_on(topic)}; Ctrl-C stops")
+            elif lost:
                 console.info("back on Redis")
-                lost = False
+            first = lost = False
             for message in pubsub.listen():
                 if message.get("type") != "message":
                     continue
@@ -125,8 +127,12 @@ def _lines(client: redis.Redis, topic: str | None) -> Iterator[str]:
             pubsub.close()
 
 
+def _on(topic: str | None) -> str:
+    return "" if topic is None else f" on {topic}"
+
+
 def describe(topic: str, seq: int, frame: str) -> str:
-    """`<time>  <topic>  seq <n>  <event>  campaign <id>[  count <n>][  by <name>]`."""
+    """`<time>  <topic>  seq <n>  <event>  campaign <id>` and `count`, `reason`, `by` if given."""
     try:
         event: dict[str, Any] = json.loads(frame)
     except ValueError:
@@ -140,6 +146,8 @@ def describe(topic: str, seq: int, frame: str) -> str:
     ]
     if "count" in event:
         parts.append(f"count {event['count']}")
+    if event.get("reason"):
+        parts.append(f"reason {event['reason']}")
     actor = event.get("actor")
     if isinstance(actor, dict) and actor.get("name"):
         parts.append(f"by {actor['name']}")
