@@ -25,6 +25,8 @@ LOOK_INTERVAL_SECONDS = 1.0
 OVERLAP_SECONDS = 5.0
 # Without a successful look for this long, the server is not ready.
 STALE_SECONDS = 5.0
+# A look that hangs (a database that stopped answering mid-query) counts as a failed one.
+LOOK_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -32,7 +34,7 @@ class WatchHealth:
     looks: int = 0
     failures: int = 0
     websockets_closed: int = 0
-    last_look_at: float | None = None  # time.monotonic() of the last successful look
+    last_look_at: datetime | None = None  # of the last successful look (UTC)
     last_error: str | None = None
 
 
@@ -50,6 +52,7 @@ class SessionWatcher:
         self._interval = interval
         self._overlap = timedelta(seconds=overlap)
         self._open: dict[str, set[asyncio.Future[str]]] = {}
+        self._last_look: float | None = None  # time.monotonic() of the last successful look
         self.health = WatchHealth()
 
     def watch(self, session_id: str) -> asyncio.Future[str]:
@@ -83,7 +86,7 @@ class SessionWatcher:
     def problem(self) -> str | None:
         """None while the watcher looks at the database as it should; else a short reason (the
         errors themselves, which may name hosts, are in the log and in `health`)."""
-        last = self.health.last_look_at
+        last = self._last_look
         if last is None:
             return "has not looked at the database yet"
         if time.monotonic() - last > STALE_SECONDS:
@@ -96,7 +99,8 @@ class SessionWatcher:
         while True:
             started = utcnow()
             try:
-                await self.look(since)
+                async with asyncio.timeout(LOOK_TIMEOUT_SECONDS):
+                    await self.look(since)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -114,7 +118,8 @@ class SessionWatcher:
         if self.health.last_error is not None:
             log.info("session watcher sees the database again")
         self.health.looks += 1
-        self.health.last_look_at = time.monotonic()
+        self._last_look = time.monotonic()
+        self.health.last_look_at = utcnow()
         self.health.last_error = None
         if closed:
             log.info("closed %d WebSocket(s) of ended sessions", closed)
@@ -122,6 +127,8 @@ class SessionWatcher:
 
     def _failed(self, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if isinstance(exc, TimeoutError):
+            error = f"no answer within {LOOK_TIMEOUT_SECONDS:.0f} s"
         if self.health.last_error is None:
             log.warning("session watcher cannot read ended sessions (%s); retrying", error)
         self.health.failures += 1
