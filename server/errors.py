@@ -32,8 +32,10 @@ def safe(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
-        text = value if len(value) <= MAX_TEXT_CHARS else value[: MAX_TEXT_CHARS - 1] + "…"
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = value[:MAX_TEXT_CHARS].encode("utf-8", "backslashreplace").decode("utf-8")
+        if len(text) < len(value) or len(text) > MAX_TEXT_CHARS:
+            text = text[: MAX_TEXT_CHARS - 1] + "…"
+        return text
     if isinstance(value, dict):
         return {str(safe(str(k))): safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -24,6 +24,7 @@ from websockets.sync.client import connect
 from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.config import Settings
 from pulse_data.database import Database
+from server.errors import safe
 from tests.backend import ALICE, LiveBackend, ServerThread, free_port, wait_for
 from tests.conftest import run_in_new_loop
 
@@ -173,6 +174,7 @@ def test_bad_input_is_a_short_422_naming_the_field_never_a_500(live_backend: Liv
             "NaN in the query": "topic=marketer:1:campaigns&after=NaN",
             "Infinity in the query": "topic=marketer:1:campaigns&after=Infinity",
             "lone surrogate in the query": "topic=marketer:1:campaigns&after=%ED%A0%80",
+            "a 60 KB query value": "topic=" + "x" * 60_000,
         }.items():
             answers[name] = alice.get(f"/api/events?{query}")
     three_mb = json.dumps({"email": "x" * 3_000_000, "password": "x"})
@@ -189,6 +191,17 @@ def test_bad_input_is_a_short_422_naming_the_field_never_a_500(live_backend: Liv
     assert answers["NaN in the query"].json()["detail"][0]["loc"] == ["query", "after"]
     assert too_large.status_code == 413
     assert len(too_large.content) < 1000
+
+
+def test_error_details_are_short_and_always_encodable() -> None:
+    detail = safe({"reason": "\ud800" * 10_000, "amount": float("nan"), ("a", 1): [1e400]})
+
+    text = json.dumps(detail, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+    assert len(text) < 1000
+    assert detail["reason"].startswith("\\ud800")
+    assert detail["amount"] == "nan"
+    assert detail["('a', 1)"] == ["inf"]
 
 
 def read_response(connection: socket.socket) -> tuple[bytes, bytes]:
