@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, text, update
 
+from pulse_cli.main import main
 from pulse_core.names import SessionEnd
 from pulse_core.roles import Role
 from pulse_data.accounts import end_message, start_session
@@ -86,7 +87,10 @@ async def test_logout_ends_that_token_and_closes_its_websocket(live_backend: Liv
 
 
 async def test_disabling_closes_the_users_websocket_on_another_server_process(
-    live_backend: LiveBackend, second_server: Child, tmp_path: Path
+    live_backend: LiveBackend,
+    second_server: Child,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Disabled by an admin on one server, then with `pulse user disable` straight in the
     database: bob's WebSocket on the other server process is closed both times."""
@@ -137,8 +141,8 @@ async def test_disabling_closes_the_users_websocket_on_another_server_process(
         await refused_everywhere(token)
         assert (await login_bob()).status_code == 401
 
-        result = await asyncio.to_thread(run_pulse, "user", "enable", BOB, env=env)
-        assert result.returncode == 0, result.stderr
+        monkeypatch.setenv("PULSE_DATABASE_URL", env["PULSE_DATABASE_URL"])
+        assert await asyncio.to_thread(main, ["user", "enable", BOB]) == 0  # in this process
         assert (await login_bob()).status_code == 200
 
 
