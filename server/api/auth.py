@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import func, select
 
@@ -35,7 +37,11 @@ async def login(body: LoginRequest, request: Request, state: StateDep) -> LoginR
         )
     async with state.db.reader() as session:
         user = await session.scalar(select(User).where(func.lower(User.email) == email))
-    valid = verify_password(user.password_hash if user else None, body.password)
+    # argon2 takes tens of milliseconds of CPU by design: off the event loop, so that one
+    # login does not hold up every other request and frame of this server.
+    valid = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, body.password
+    )
     async with state.db.writer() as session:
         if user is None or not valid or user.disabled:
             actor = Actor(ActorKind.USER, user.id if user else None, email)
