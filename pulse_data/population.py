@@ -151,7 +151,7 @@ async def enqueue_population(db: Database, queue: ArqRedis, target_id: int) -> b
     arq refuses the same id while that job waits, runs, awaits a retry or keeps its result.
     """
     async with db.reader() as session:
-        last = await session.scalar(select(Target.last_populated_at).where(Target.id == target_id))
+        _, last = await _status(session, target_id)
     previous = population_key(last)
     job_id = population_job_id(target_id, previous)
 
@@ -169,16 +169,8 @@ async def enqueue_population(db: Database, queue: ArqRedis, target_id: int) -> b
     # That job has ended. If the target still waits for this very population, the job failed
     # (it gave up after its tries): forget its result so the population can run again.
     async with db.reader() as session:
-        row = (
-            await session.execute(
-                select(Target.population_status, Target.last_populated_at).where(
-                    Target.id == target_id
-                )
-            )
-        ).first()
-    if row is None or row[0] != PopulationStatus.POPULATING.value:
-        return False
-    if population_key(row[1]) != previous:
+        status, last = await _status(session, target_id)
+    if status != PopulationStatus.POPULATING.value or population_key(last) != previous:
         return False
     await queue.delete(result_key_prefix + job_id)
     return await enqueue()
@@ -208,26 +200,38 @@ async def mark_populating(
         return changed == 1
 
 
+async def _status(
+    session: AsyncSession, target_id: int, *, lock: bool = False
+) -> tuple[str, datetime | None]:
+    """The target's population status and the end of its last population."""
+    query = select(Target.population_status, Target.last_populated_at).where(Target.id == target_id)
+    row = (await session.execute(query.with_for_update() if lock else query)).first()
+    if row is None:
+        raise TargetNotFound(target_id)
+    return row[0], row[1]
+
+
 async def _begin(
     db: Database, publisher: EventPublisher | None, target_id: int, previous: str | None
 ) -> bool:
     """Mark the target populating, unless a population ended after `previous`: False then."""
+
+    def answered(last_populated_at: datetime | None) -> bool:
+        return previous is not None and population_key(last_populated_at) != previous
+
+    # A population's end is final: once seen, nothing needs locking (or waiting for) to skip.
+    async with db.reader() as session:
+        status, last_populated_at = await _status(session, target_id)
+    if answered(last_populated_at):
+        return False
+    if status == PopulationStatus.POPULATING.value:
+        return True
     async with campaign_transaction(db, publisher) as events:
-        session = events.session
-        row = (
-            await session.execute(
-                select(Target.population_status, Target.last_populated_at)
-                .where(Target.id == target_id)
-                .with_for_update()
-            )
-        ).first()
-        if row is None:
-            raise TargetNotFound(target_id)
-        status, last_populated_at = row
-        if previous is not None and population_key(last_populated_at) != previous:
+        status, last_populated_at = await _status(events.session, target_id, lock=True)
+        if answered(last_populated_at):
             return False
         if status != PopulationStatus.POPULATING.value:
-            await session.execute(
+            await events.session.execute(
                 update(Target)
                 .where(Target.id == target_id)
                 .values(population_status=PopulationStatus.POPULATING.value)

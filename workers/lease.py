@@ -5,7 +5,8 @@ until that mark expires: with a 10-minute timeout, a worker killed mid-job would
 back for 10 minutes. Here the mark is cut to a short lease as the job starts and renewed while
 it runs, so a job outlives its worker by one lease at most. A job that is stalled or
 partitioned from Redis for longer than a lease may run twice; every job is safe to run twice
-(offers and populations are keyed, so nothing is created twice; a notification may repeat).
+(no offer is created, no target announced populated twice: docs/reliability.md, "Running a
+job twice").
 """
 
 from __future__ import annotations

@@ -22,12 +22,16 @@ from tests.faults.figures import FIGURES
 
 FAULTS_DATABASE = "pulse_faults"
 MEMBERS = 4_000
-# Small offer batches make creating a campaign's offers last long enough to be cut mid-way.
+# Small offer and population batches make creating a campaign's offers, and populating its
+# target, last long enough to be cut mid-way.
 # The job timeout stays at its default (600 s), so only the job's lease can explain a retry
 # of a killed worker's job within a minute.
 PROCESS_ENV = {
     "PULSE_JOB_LEASE_SECONDS": "5",
     "PULSE_OFFER_BATCH_SIZE": "2",
+    "PULSE_POPULATE_BATCH_SIZE": "100",
+    # A campaign's offer job waits for its target's population in steps of 0.2 s, 0.4 s, ...
+    "PULSE_POPULATE_RETRY_SECONDS": "0.2",
     "PULSE_OFFER_ACTIVATION_DELAY_SECONDS": "3600",
     "PULSE_SEND_QUEUE_FRAMES": "256",
     "PULSE_LOG_LEVEL": "info",
