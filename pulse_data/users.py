@@ -21,6 +21,7 @@ from pulse_data import audit
 from pulse_data.accounts import end_user_sessions
 from pulse_data.audit import Actor
 from pulse_data.models import Campaign, Marketer, User
+from pulse_data.passwords import hash_password, verify_password
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -149,8 +150,6 @@ async def new_password(password: str, field: str = "password") -> NewPassword:
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidAccountField(field, f"at most {MAX_PASSWORD_LENGTH} characters")
-    from pulse_data.passwords import hash_password  # its import alone hashes once: slow
-
     return NewPassword(await asyncio.to_thread(hash_password, password))
 
 
@@ -309,8 +308,6 @@ async def change_user(
 
 async def check_current_password(session: AsyncSession, user_id: int, password: str) -> None:
     """Raise `WrongPassword` unless `password` is the user's password now."""
-    from pulse_data.passwords import verify_password
-
     password_hash = await session.scalar(select(User.password_hash).where(User.id == user_id))
     if not await asyncio.to_thread(verify_password, password_hash, password[:MAX_PASSWORD_LENGTH]):
         raise WrongPassword("current_password: that is not your current password")
