@@ -2,8 +2,8 @@
 
 Run: `.venv/bin/python -m bench.members_import --members 100000` (SQLite in a temporary
 directory), and add `--database-url postgresql+asyncpg://postgres@127.0.0.1/pulse_bench` for an
-EMPTY PostgreSQL database that it may wipe. It writes `handle,tags` rows with the demo's trait
-groups (an age, a region, one to three interests, and two traits of a wider group), migrates
+EMPTY PostgreSQL database that it may wipe. It writes `handle,tags` rows tagged like the demo's
+members (an age, a region and one to three interests: 4 tags a member on average), migrates
 the database, and times `python -m pulse_cli members import FILE` (the whole process) the first
 time (every member added) and a second time (every member unchanged).
 """
@@ -21,42 +21,39 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import text
-
 from pulse_data import seed_data
 from pulse_data.database import Database
 from pulse_data.migrate import upgrade_database
+from pulse_data.models import Base
 
 SEED = 20261203
-HOBBIES = tuple(f"Hobby {n:03d}" for n in range(200))  # a wider group: 200 traits
 
 
 def write_members_csv(path: Path, members: int) -> int:
-    """Write `members` rows; returns how many tags they hold."""
+    """Write `members` rows tagged as the demo's members are; returns how many tags they hold."""
     rng = random.Random(SEED)
     groups = seed_data.TRAIT_GROUPS
-    interests = groups[seed_data.MULTI_VALUED_GROUP]
     tags_written = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["handle", "tags"])
         for n in range(1, members + 1):
-            tags = [f"Age:{rng.choice(groups['Age'])}", f"Region:{rng.choice(groups['Region'])}"]
-            tags += [f"Interests:{i}" for i in rng.sample(interests, rng.randint(1, 3))]
-            tags += [f"Hobbies:{h}" for h in rng.sample(HOBBIES, 2)]
+            tags = []
+            for group, traits in groups.items():
+                many = seed_data.MAX_INTERESTS if group == seed_data.MULTI_VALUED_GROUP else 1
+                tags += [f"{group}:{trait}" for trait in rng.sample(traits, rng.randint(1, many))]
             tags_written += len(tags)
             writer.writerow([f"member-{n:07d}", ";".join(tags)])
     return tags_written
 
 
 async def _wipe(url: str) -> None:
+    """Drop every table of the database (a SQLite file here is new anyway)."""
     db = Database(url)
     try:
         async with db.write_engine.begin() as connection:
-            if db.is_sqlite:
-                return
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
+            await connection.run_sync(Base.metadata.drop_all)
+            await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     finally:
         await db.dispose()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rich.progress import Progress
 
@@ -49,9 +50,20 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def _import(args: argparse.Namespace) -> int:
     path: Path = args.file
     url = database_url(args)
-    require_latest_schema(url)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        require_latest_schema(url)
+        summary = _import_file(args, path, handle)
+    console.out.print(_describe(summary), markup=False)
+    return 0
+
+
+def _import_file(args: argparse.Namespace, path: Path, handle: BinaryIO) -> ImportSummary:
     with bootstrap.progress_bar() as progress:
-        rows = _read(path, progress)
+        rows = _read(path, handle, progress)
         task = progress.add_task("Importing members", total=len(rows))
 
         def report(step: str, done: int, total: int) -> None:
@@ -63,20 +75,17 @@ def _import(args: argparse.Namespace) -> int:
             )
 
         try:
-            summary = with_database(args, work)
+            return with_database(args, work)
         except bootstrap.DATABASE_ERRORS as exc:
-            raise bootstrap.database_error("import members into", url, exc) from exc
-    console.out.print(_describe(summary), markup=False)
-    return 0
+            raise bootstrap.database_error("import members into", database_url(args), exc) from exc
 
 
-def _read(path: Path, progress: Progress) -> list[MemberRow]:
+def _read(path: Path, handle: BinaryIO, progress: Progress) -> list[MemberRow]:
+    task = progress.add_task(f"Reading {path.name}", total=os.fstat(handle.fileno()).st_size)
     try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            task = progress.add_task(f"Reading {path.name}", total=size)
-            return list(read_members(_counted(handle, progress, task)))
+        return list(read_members(_counted(handle, progress, task)))
     except MemberFileError as exc:
+        progress.update(task, visible=False)
         raise CommandError(f"{path}: {exc}; nothing was imported") from None
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None

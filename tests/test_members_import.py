@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from pulse_data.database import Database
 from pulse_data.members import MemberFileError, read_members
@@ -117,6 +117,34 @@ async def test_a_bad_line_exits_2_naming_it_and_keeps_nothing(db: Database, tmp_
     assert "nothing was imported" in stderr
     assert "Traceback" not in stderr and stdout == ""
     assert await snapshot(db) == before
+
+
+async def test_a_large_import_keeps_every_tag_and_the_foreign_keys(
+    db: Database, tmp_path: Path
+) -> None:
+    """10,000 tags in one batch: PostgreSQL checks the foreign keys once, at the end."""
+    traits = [f"Interest:Topic {n}" for n in range(40)]
+    lines = [f"big-{n},{';'.join(traits[n % 37 : n % 37 + 4])}" for n in range(2_500)]
+
+    code, stdout, stderr = import_file(db, tmp_path / "big.csv", "\n".join(["handle,tags", *lines]))
+
+    assert code == 0, stderr
+    assert "2,500 added" in stdout
+    tags, _, _, _ = await snapshot(db)
+    assert sum(len(member_tags) for member_tags in tags.values()) == 10_000
+    assert tags["big-38"] == {f"Interest:Topic {n}" for n in range(1, 5)}
+    if not db.is_sqlite:
+        async with db.reader() as session:
+            keys = await session.scalars(
+                text(
+                    "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = 'member_tags'::regclass AND contype = 'f' ORDER BY 1"
+                )
+            )
+            assert keys.all() == [
+                "FOREIGN KEY (member_id) REFERENCES members(id)",
+                "FOREIGN KEY (trait_id) REFERENCES traits(id)",
+            ]
 
 
 BAD_FILES = [
