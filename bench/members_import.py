@@ -3,9 +3,9 @@
 Run: `.venv/bin/python -m bench.members_import --members 100000` (SQLite in a temporary
 directory), and add `--database-url postgresql+asyncpg://postgres@127.0.0.1/pulse_bench` for an
 EMPTY PostgreSQL database that it may wipe. It writes `handle,tags` rows tagged like the demo's
-members (an age, a region and one to three interests: 4 tags a member on average), migrates
-the database, and times `python -m pulse_cli members import FILE` (the whole process) the first
-time (every member added) and a second time (every member unchanged).
+members (one trait of each demo group and one to three interests: 5 tags a member on average),
+migrates the database, and times `python -m pulse_cli members import FILE` (the whole process)
+the first time (every member added) and a second time (every member unchanged).
 """
 
 from __future__ import annotations
