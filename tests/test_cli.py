@@ -146,7 +146,7 @@ def test_help_lists_every_command() -> None:
     result = run_pulse("--help", env=clean_env())
 
     assert result.returncode == 0
-    for command in ("up", "server", "worker", "desktop", "db", "seed"):
+    for command in ("up", "server", "worker", "desktop", "db", "seed", "members", "events"):
         assert command in result.stdout
 
 
