@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,13 +100,17 @@ async def create_offers(
     batch_size: int = DEFAULT_BATCH_SIZE,
     activation_delay: timedelta = timedelta(seconds=5),
     request_id: str | None = None,
+    actor: dict[str, Any] | None = None,
 ) -> int:
     """Create a pending offer for every populated member of the campaign's target that has none.
 
     All batches and the events are one transaction, so a retry after a crash counts exactly.
+    `actor` (`{"id", "name"}`), the person who launched or refreshed, goes into the events.
     Returns how many offers were inserted.
     """
-    extra = {"request_id": request_id} if request_id else {}
+    extra: dict[str, Any] = {"request_id": request_id} if request_id else {}
+    if actor:
+        extra["actor"] = actor
     async with campaign_transaction(db, publisher) as events:
         session = events.session
         row = (

@@ -81,6 +81,8 @@ async def test_refresh_reports_created_offers_then_nothing_new(live_backend: Liv
                 )
                 finished = frames[-1]
                 assert finished["reason"] == "offers_refreshed"
+                # The refresh was Alice's doing: its events say so.
+                assert finished["actor"]["name"] == "Alice Archer"
                 created = events_of(frames, "offers_created")
                 if finished["created"]:
                     assert created[-1]["count"] == finished["created"]

@@ -52,7 +52,10 @@ async def populate_target(ctx: Ctx, target_id: int, previous: str | None = None)
 
 
 async def create_initial_pending_offers(
-    ctx: Ctx, campaign_id: int, request_id: str | None = None
+    ctx: Ctx,
+    campaign_id: int,
+    request_id: str | None = None,
+    actor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     db, publisher, settings = _clients(ctx)
     try:
@@ -63,6 +66,7 @@ async def create_initial_pending_offers(
             batch_size=settings.offer_batch_size,
             activation_delay=timedelta(seconds=settings.offer_activation_delay_seconds),
             request_id=request_id,
+            actor=actor,
         )
     except offers.TargetStillPopulating as exc:
         log.info("campaign %d waits for target %d to populate", campaign_id, exc.target_id)

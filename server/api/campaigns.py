@@ -239,6 +239,11 @@ async def _require_job_queue(state: StateDep) -> None:
         ) from None
 
 
+def _actor_of(user: Caller) -> dict[str, Any]:
+    """The job's `actor` argument: who asked, for the events the job publishes."""
+    return {"actor": user.actor.event_fields()["actor"]}
+
+
 @router.post("/{campaign_id}/launch", status_code=202, responses=ACTION_ERRORS)
 async def launch(
     user: CampaignManager, state: StateDep, campaign_id: int = CampaignId
@@ -254,7 +259,8 @@ async def launch(
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     if launched.outcome is LaunchOutcome.POPULATE_TARGET:
         await enqueue_population(state.db, state.jobs, launched.target_id)
-    await state.jobs.enqueue_job(JOB_CREATE_OFFERS, campaign_id)
+    # The offers the launch makes are the person's doing too: their events name them.
+    await state.jobs.enqueue_job(JOB_CREATE_OFFERS, campaign_id, **_actor_of(user))
     log.info(
         "campaign %d launched by user %d (%s)", campaign_id, user.user_id, launched.outcome.value
     )
@@ -275,5 +281,7 @@ async def refresh_offers(
         raise _not_found(campaign_id) from None
     except CampaignStateConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    await state.jobs.enqueue_job(JOB_CREATE_OFFERS, campaign_id, request_id=request_id)
+    await state.jobs.enqueue_job(
+        JOB_CREATE_OFFERS, campaign_id, request_id=request_id, **_actor_of(user)
+    )
     return ActionAccepted(message=messages.refreshing_offers(campaign.title), request_id=request_id)
