@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -96,9 +96,9 @@ def _parse_time(value: object, now: datetime) -> datetime | str:
     if not isinstance(value, datetime):
         return f"at must be an ISO 8601 time, such as {_TIME_EXAMPLE}"
     if value.tzinfo is None or value.utcoffset() is None:
-        return f"at needs a time zone, such as {_TIME_EXAMPLE}"
+        value = value.replace(tzinfo=UTC)  # as everywhere in the API: no offset means UTC
     try:
-        at = value.astimezone(now.tzinfo)
+        at = value.astimezone(UTC)
     except OverflowError:
         return f"at must be an ISO 8601 time, such as {_TIME_EXAMPLE}"
     if at > now + FUTURE_TOLERANCE:
@@ -233,7 +233,7 @@ async def ingest(
     Every item is checked before anything is written; any bad item raises `IngestRejected`
     naming each one. An `id` the marketer already sent (or sent earlier in this request) is
     a duplicate that changes nothing, so a retried request is safe, even while the first
-    attempt is still running.
+    attempt is still running: the insert skips ids stored meanwhile and counts the rest.
     """
     now = now or utcnow()
     parsed, problems = parse_events(events, now)
@@ -242,12 +242,18 @@ async def ingest(
         first.setdefault(event.id, event)
     async with campaign_transaction(db, publisher) as transaction:
         session = transaction.session
-        stored = await _stored_ids(session, marketer_id, list(first))
-        new = [event for event in first.values() if event.id not in stored]
-        offers, states = await _offers(session, marketer_id, {event.offer_id for event in new})
-        problems += _check(new, offers, states)
+        offers, states = await _offers(session, marketer_id, {e.offer_id for e in first.values()})
+        refused = _check(list(first.values()), offers, states)
+        stored: set[str] = set()
+        if refused:
+            # An event stored before is a duplicate, whatever became of its offer since (a
+            # retry of a request that completed offers); other duplicates show at the insert.
+            id_at = {event.index: event.id for event in first.values()}
+            stored = await _stored_ids(session, marketer_id, [id_at[p.index] for p in refused])
+            problems += [problem for problem in refused if id_at[problem.index] not in stored]
         if problems:
             raise IngestRejected(problems)
+        new = [event for event in first.values() if event.id not in stored]
         inserted = await _insert(session, marketer_id, new, offers)
         completing = {e.offer_id: e for e in inserted if e.kind == AdEventKind.COMPLETION}
         await _complete(session, completing, offers, now)
