@@ -57,6 +57,7 @@ test: lint
 # Each prints its own table; the figures from this machine are in README.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench.launch
+	$(BIN)/python -m bench.ingest
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/desktop_bench.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.desktop_login --campaigns 1000,10000
 	$(BIN)/python -m bench.fanout --subscribers 100,1000,10000
