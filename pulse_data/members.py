@@ -1,7 +1,7 @@
 """Members and their tags from a CSV file (`handle,tags`): read strictly, then written all at once.
 
 The write is set-based: each step is one statement per batch of thousands of members, with the
-batch passed as an array (PostgreSQL `unnest` / `= ANY`) or as JSON (SQLite `json_each`).
+batch passed as one array (PostgreSQL `unnest`) or one JSON text (SQLite `json_each`).
 """
 
 from __future__ import annotations

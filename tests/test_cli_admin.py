@@ -44,6 +44,12 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+def _start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*PULSE, *args], env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
 def _stop_with_ctrl_c(process: subprocess.Popen[bytes]) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(timeout=15)
@@ -95,6 +101,8 @@ def test_events_tail_finds_the_redis_of_a_running_pulse_up_and_says_when_there_i
         ts="2026-12-03T10:00:00Z",
         count=737,
     )
+    no_redis = _start("events", "tail", env=clean_env(PULSE_DATA_DIR=str(tmp_path / "none")))
+    bad_topic = _start("events", "tail", "--topic", "campaign:x", env=clean_env())
     up_redis = EmbeddedRedis(data_dir / "redis")  # where `pulse up` keeps it
     up_redis.start()
     try:
@@ -107,8 +115,8 @@ def test_events_tail_finds_the_redis_of_a_running_pulse_up_and_says_when_there_i
             code = _stop_with_ctrl_c(process)
     finally:
         up_redis.stop()
-    no_redis = run_pulse("events", "tail", env=clean_env(PULSE_DATA_DIR=str(data_dir)))
-    bad_topic = run_pulse("events", "tail", "--topic", "campaign:x", env=clean_env())
+    no_redis_err = no_redis.communicate(timeout=30)[1]
+    bad_topic_err = bad_topic.communicate(timeout=30)[1]
 
     assert code == 0
     assert _read(tmp_path / "tail.out") == (
@@ -116,11 +124,11 @@ def test_events_tail_finds_the_redis_of_a_running_pulse_up_and_says_when_there_i
     )
     assert "ignored a malformed announcement" in _read(tmp_path / "tail.err")
     assert no_redis.returncode == 1
-    assert "PULSE_REDIS_URL is not set and no `pulse up` is running in" in no_redis.stderr
-    assert len(no_redis.stderr.strip().splitlines()) == 1
+    assert "PULSE_REDIS_URL is not set and no `pulse up` is running in" in no_redis_err
+    assert len(no_redis_err.strip().splitlines()) == 1
     assert bad_topic.returncode == 2
-    assert "--topic: unknown topic 'campaign:x'" in bad_topic.stderr
-    assert "Traceback" not in no_redis.stderr + bad_topic.stderr
+    assert "--topic: unknown topic 'campaign:x'" in bad_topic_err
+    assert "Traceback" not in no_redis_err + bad_topic_err
 
 
 def test_version_prints_the_installed_version() -> None:
