@@ -71,7 +71,7 @@ def test_events_tail_prints_a_launched_campaigns_events_until_ctrl_c(
 
     with tail(tmp_path, env, "--topic", topic) as process:
         client.post(f"/api/campaigns/{campaign['id']}/launch").raise_for_status()
-        wait_for(lambda: "offers_created" in _read(out), timeout=30)
+        wait_for(lambda: f"offers_created  campaign {campaign['id']}" in _read(out), timeout=30)
         code = _stop_with_ctrl_c(process)
 
     assert code == 0
