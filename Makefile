@@ -51,8 +51,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Three test processes share the two cores (most tests wait on servers, workers and timers);
+# the fault-injection tests, which time what real processes do under faults, run alone after.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults" -n 3
+	$(BIN)/pytest -m faults
 
 # Each prints its own table; the figures from this machine are in README.md.
 bench: $(STAMP)

@@ -7,10 +7,12 @@ import functools
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 import redis
 from alembic.migration import MigrationContext
@@ -61,13 +63,38 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test process alone, on the server of PULSE_TEST_POSTGRES_URL.
+
+    Test processes running side by side (pytest -n) or two test runs on one server never
+    share a database, so one's schema changes cannot pull the tables from under another.
+    """
+    assert POSTGRES_URL is not None
+    name = f"pulse_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:8]}"
+    admin = make_url(POSTGRES_URL).set(drivername="postgresql")
+
+    async def run(statement: str) -> None:
+        connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    run_in_new_loop(lambda: run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        run_in_new_loop(lambda: run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database: a SQLite file, and PostgreSQL when PULSE_TEST_POSTGRES_URL is set."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'pulse.sqlite3'}"
-    assert POSTGRES_URL is not None
-    return POSTGRES_URL
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 def build_latest_schema(connection: Connection) -> None:
@@ -139,7 +166,12 @@ async def _fresh_demo_database(url: str, members: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def demo_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoCopies]:
+def demo_copies(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[DemoCopies]:
+    if POSTGRES_URL:
+        # The PostgreSQL template is dropped through this process's database: keep it until then.
+        request.getfixturevalue("postgres_url")
     copies = DemoCopies(
         tmp_path_factory.mktemp("demo-template"),
         lambda url: _fresh_demo_database(url, DEMO_MEMBERS),
