@@ -73,7 +73,7 @@ async def caller_of_token(state: ServerState, token: str) -> Caller:
             user = await session_user(session, principal.session_id)
         except SessionEnded as exc:
             raise unauthorized(str(exc)) from None
-    if user.user_id != principal.user_id:
+    if (user.user_id, user.marketer_id) != (principal.user_id, principal.marketer_id):
         raise unauthorized("invalid token: log in again")
     return Caller(
         user_id=user.user_id,

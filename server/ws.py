@@ -65,7 +65,7 @@ async def _authenticate(state: ServerState, token: str) -> tuple[SessionUser, da
         raise Refused(
             CLOSE_INTERNAL_ERROR, "the database is not answering; reconnect shortly"
         ) from None
-    if user.user_id != principal.user_id:
+    if (user.user_id, user.marketer_id) != (principal.user_id, principal.marketer_id):
         raise Refused(CLOSE_UNAUTHORIZED, "invalid token: log in again")
     return user, min(principal.expires_at, user.expires_at)
 

@@ -11,7 +11,7 @@ import httpx
 import jwt
 
 from server.security import ALGORITHM, AUDIENCE
-from tests.backend import ALICE, BOB, CAROL, LiveBackend
+from tests.backend import ALICE, BOB, CAROL, LiveBackend, read_unverified
 
 PROTECTED = [
     ("GET", "/api/me"),
@@ -24,11 +24,14 @@ PROTECTED = [
 
 
 def claims_of(backend: LiveBackend, email: str, **changes: object) -> dict[str, object]:
-    user = backend.login(email)["user"]
+    """The claims of a valid token of a new session of the user (so only `changes` are wrong)."""
+    login = backend.login(email)
+    user = login["user"]
     claims: dict[str, object] = {
         "sub": str(user["id"]),
         "mkt": user["marketer_id"],
         "email": email,
+        "sid": read_unverified(login["access_token"])["sid"],
         "aud": AUDIENCE,
         "exp": datetime.now(UTC) + timedelta(hours=1),
         "iat": datetime.now(UTC),
@@ -39,8 +42,14 @@ def claims_of(backend: LiveBackend, email: str, **changes: object) -> dict[str, 
 
 def bad_tokens(backend: LiveBackend) -> dict[str, str]:
     secret = backend.settings.secret_key or ""
-    carol_marketer = backend.login(CAROL)["user"]["marketer_id"]
+    carol = backend.login(CAROL)["user"]
+    carol_marketer = carol["marketer_id"]
     good = claims_of(backend, ALICE)
+
+    def signed(**changes: object) -> str:
+        """Signed with the deployment's real key: only the server's checks can refuse it."""
+        return jwt.encode({**good, **changes}, secret, algorithm=ALGORITHM)
+
     return {
         "expired": backend.expired_token(ALICE),
         "signed with another key": jwt.encode(good, "another-secret-" * 4, algorithm=ALGORITHM),
@@ -53,6 +62,15 @@ def bad_tokens(backend: LiveBackend) -> dict[str, str]:
             jwt.encode(good, secret, algorithm=ALGORITHM), {**good, "mkt": carol_marketer}
         ),
         "garbage": "Bearer.Bearer.Bearer",
+        "huge expiry, real key": signed(exp=10**20),
+        "huge marketer id, real key": signed(mkt=10**30),
+        "huge user id, real key": signed(sub=str(10**40)),
+        "another user on alice's session, real key": signed(sub=str(carol["id"])),
+        "another marketer on alice's session, real key": signed(mkt=carol_marketer),
+        "no session, real key": jwt.encode(
+            {k: v for k, v in good.items() if k != "sid"}, secret, algorithm=ALGORITHM
+        ),
+        "unknown session, real key": signed(sid="no-such-session"),
     }
 
 
