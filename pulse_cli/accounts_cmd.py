@@ -12,14 +12,12 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import DBAPIError
 
 from pulse_cli import console
-from pulse_cli.admin_db import CommandError, database_url, with_database
+from pulse_cli.admin_db import CommandError, run_on_database
 from pulse_data import users
 from pulse_data.audit import command_line_actor
 from pulse_data.database import Database
-from pulse_data.migrate import require_latest_schema
 from pulse_data.users import AccountError, UserChange
 
 T = TypeVar("T")
@@ -200,18 +198,7 @@ async def _change(db: Database, email: str, change: UserChange) -> users.UserVie
 
 
 def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` on the deployment's database; refusals and an absent database are one line."""
-    require_latest_schema(database_url(args))  # else: one line saying to run `pulse db upgrade`
-    try:
-        return with_database(args, work)
-    except AccountError as exc:
-        raise CommandError(str(exc)) from None
-    except (DBAPIError, OSError) as exc:
-        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise CommandError(
-            f"the database did not answer as expected ({cause}): check PULSE_DATABASE_URL "
-            "(or --data-dir), and run `pulse db upgrade` once"
-        ) from None
+    return run_on_database(args, work, (AccountError,))
 
 
 def _checked(parse: Callable[[], T]) -> T:

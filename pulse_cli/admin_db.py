@@ -11,8 +11,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from pulse_core.config import Settings
 from pulse_data.database import Database
+from pulse_data.migrate import require_latest_schema
 
 T = TypeVar("T")
 
@@ -38,3 +41,26 @@ def with_database(args: argparse.Namespace, work: Callable[[Database], Awaitable
             await db.dispose()
 
     return asyncio.run(run())
+
+
+def run_on_database(
+    args: argparse.Namespace,
+    work: Callable[[Database], Awaitable[T]],
+    refusals: tuple[type[Exception], ...],
+) -> T:
+    """Run `work` on the deployment's database, whose schema must be the latest.
+
+    A refusal of the domain (one of `refusals`) and a database that does not answer become a
+    `CommandError`: one line that says what to fix.
+    """
+    require_latest_schema(database_url(args))  # else: one line saying to run `pulse db upgrade`
+    try:
+        return with_database(args, work)
+    except refusals as exc:
+        raise CommandError(str(exc)) from None
+    except (DBAPIError, OSError) as exc:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise CommandError(
+            f"the database did not answer as expected ({cause}): check PULSE_DATABASE_URL "
+            "(or --data-dir), and run `pulse db upgrade` once"
+        ) from None

@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import DBAPIError
 
 from pulse_cli import console
-from pulse_cli.admin_db import CommandError, with_database
+from pulse_cli.admin_db import CommandError, run_on_database
 from pulse_data import apikeys
 from pulse_data.apikeys import ApiKeyError
 from pulse_data.audit import command_line_actor
@@ -94,17 +93,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` on the deployment's database; refusals and an absent database are one line."""
-    try:
-        return with_database(args, work)
-    except ApiKeyError as exc:
-        raise CommandError(str(exc)) from None
-    except (DBAPIError, OSError) as exc:
-        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise CommandError(
-            f"the database did not answer as expected ({cause}): check PULSE_DATABASE_URL "
-            "(or --data-dir), and run `pulse db upgrade` once"
-        ) from None
+    return run_on_database(args, work, (ApiKeyError,))
 
 
 def _positive_id(value: str, option: str, what: str) -> int:

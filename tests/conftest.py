@@ -9,6 +9,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ import redis
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.config import Settings
@@ -86,6 +88,50 @@ def postgres_url() -> Iterator[str]:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         run_in_new_loop(lambda: run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run_on_database(url: str, work: Callable[[Connection], None]) -> None:
+    """Run `work` on a connection to the database at `url`, in one transaction."""
+
+    async def run() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    run_in_new_loop(run)
+
+
+def drop_everything(connection: Connection) -> None:
+    Base.metadata.drop_all(connection)
+    connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[str]:
+    """The test database with no schema at all (a SQLite file that does not exist yet)."""
+    is_sqlite = make_url(database_url).get_backend_name() == "sqlite"
+    if not is_sqlite:
+        run_on_database(database_url, drop_everything)
+    yield database_url
+    if not is_sqlite:
+        run_on_database(database_url, drop_everything)
+
+
+@contextmanager
+def running_backend(settings: Settings) -> Iterator[LiveBackend]:
+    """The real server and a real worker on the database of `settings`, stopped afterwards."""
+    backend = LiveBackend(settings=settings, server=ServerThread(settings))
+    backend.server.start()
+    backend.worker = WorkerThread(settings)
+    backend.worker.start()
+    try:
+        yield backend
+    finally:
+        backend.worker.stop()
+        backend.server.stop()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -200,12 +246,5 @@ def demo_database_url(settings: Settings, demo_copies: DemoCopies) -> Iterator[s
 def live_backend(settings: Settings, demo_database_url: str) -> Iterator[LiveBackend]:
     """The real server and a real worker on just-seeded demo data (2,000 members)."""
     settings = settings.model_copy(update={"port": free_port(), "database_url": demo_database_url})
-    backend = LiveBackend(settings=settings, server=ServerThread(settings))
-    backend.server.start()
-    backend.worker = WorkerThread(settings)
-    backend.worker.start()
-    try:
+    with running_backend(settings) as backend:
         yield backend
-    finally:
-        backend.worker.stop()
-        backend.server.stop()

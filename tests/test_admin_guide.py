@@ -13,14 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from pulse_core.config import Settings
 from pulse_data.migrate import upgrade_database
-from pulse_data.models import Base
-from tests.backend import LiveBackend, ServerThread, WorkerThread, free_port
-from tests.conftest import run_in_new_loop
+from tests.backend import LiveBackend, free_port
+from tests.conftest import running_backend
 
 GUIDE = Path(__file__).parent.parent / "docs" / "admin.md"
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -34,35 +31,15 @@ def guide_script() -> str:
     return "\n".join(SH_BLOCK.findall(GUIDE.read_text(encoding="utf-8")))
 
 
-async def _empty_schema(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
-def new_company_backend(settings: Settings) -> Iterator[LiveBackend]:
+def new_company_backend(settings: Settings, empty_database: str) -> Iterator[LiveBackend]:
     """A server and a worker on a migrated, empty database: no demo data at all."""
-    url = settings.database_url or ""
-    run_in_new_loop(lambda: _empty_schema(url))
-    upgrade_database(url)
+    upgrade_database(empty_database)
     settings = settings.model_copy(
         update={"port": free_port(), "offer_activation_delay_seconds": 0.5}
     )
-    backend = LiveBackend(settings=settings, server=ServerThread(settings))
-    backend.server.start()
-    backend.worker = WorkerThread(settings)
-    backend.worker.start()
-    try:
+    with running_backend(settings) as backend:
         yield backend
-    finally:
-        backend.worker.stop()
-        backend.server.stop()
-        run_in_new_loop(lambda: _empty_schema(url))
 
 
 def test_the_guide_has_every_step() -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -30,24 +27,6 @@ async def _inspect(url: str) -> tuple[str | None, list[Any]]:
             return await connection.run_sync(_differences)
     finally:
         await engine.dispose()
-
-
-async def _drop_everything(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-async def empty_database(database_url: str) -> AsyncIterator[str]:
-    """The test database with no tables at all, left without an alembic_version afterwards."""
-    await _drop_everything(database_url)
-    yield database_url
-    await _drop_everything(database_url)
 
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()

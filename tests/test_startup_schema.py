@@ -9,30 +9,22 @@ it names no internal path.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.config import Settings
 from pulse_data.migrate import alembic_config, latest_revision, upgrade_database
-from pulse_data.models import Base
 from tests.backend import ServerThread, free_port, wait_for
-from tests.conftest import TEST_SECRET, run_in_new_loop
+from tests.conftest import TEST_SECRET, run_on_database
 from tests.test_cli import PULSE, clean_env, run_pulse
 
 FIRST = "0001"
-
-
-def _drop_everything(connection: Connection) -> None:
-    Base.metadata.drop_all(connection)
-    connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
 
 
 def _stamp(revision: str) -> Callable[[Connection], None]:
@@ -41,29 +33,6 @@ def _stamp(revision: str) -> Callable[[Connection], None]:
         MigrationContext.configure(connection).stamp(scripts, revision)
 
     return stamp
-
-
-def _run_on(url: str, work: Callable[[Connection], None]) -> None:
-    async def run() -> None:
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as connection:
-                await connection.run_sync(work)
-        finally:
-            await engine.dispose()
-
-    run_in_new_loop(run)
-
-
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
-    """The test database with no schema at all (a SQLite file that does not exist yet)."""
-    is_sqlite = make_url(database_url).get_backend_name() == "sqlite"
-    if not is_sqlite:
-        _run_on(database_url, _drop_everything)
-    yield database_url
-    if not is_sqlite:
-        _run_on(database_url, _drop_everything)
 
 
 def _side_by_side(env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
@@ -149,9 +118,9 @@ def test_readyz_is_503_naming_the_schema_when_it_changes_and_hides_redis_paths(
     url = f"http://{own.host}:{own.port}"
     try:
         ready = _readyz(url)
-        _run_on(demo_database_url, _stamp(FIRST))  # as if an old backup were restored
+        run_on_database(demo_database_url, _stamp(FIRST))  # as if an old backup were restored
         behind = _readyz(url)
-        _run_on(demo_database_url, _stamp("head"))
+        run_on_database(demo_database_url, _stamp("head"))
         ready_again = _readyz(url)
         redis.stop()
         redis_down = wait_for(lambda: (r := _readyz(url)).status_code == 503 and r, timeout=20)
