@@ -7,6 +7,7 @@ from typing import Any
 
 from pulse_core.names import EventName, UpdateReason
 from pulse_core.stats import CampaignState, CampaignStats, PopulationStatus
+from pulse_core.topics import marketer_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,11 @@ class UserSession:
     def display_name(self) -> str:
         """The marketer's name when the server gave one, else the user's email."""
         return self.marketer_name or self.email
+
+    @property
+    def marketer_topic(self) -> str:
+        """The topic of this user's marketer's campaigns."""
+        return marketer_topic(self.marketer_id)
 
 
 def marketer_name_from(data: dict[str, Any]) -> str | None:

@@ -1,47 +1,37 @@
-"""The main window: the live campaign grid, its actions, flashes, tray and connection status."""
+"""The main window: it puts the grid, actions, flashes, tray and status together.
+
+The parts live in their own modules: the grid (`grid`), the actions and when they apply
+(`actions`), what they do (`commands`), the connection status (`status`). This module builds
+the menus and the toolbar, applies live events in coalesced batches, and owns the window's
+life: settings, tray, detail views and shutdown.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QMainWindow,
-    QMenu,
-    QTableView,
-    QToolBar,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
 from desktop.client.alerts import AlertRouter, AlertSettings, WindowContext
 from desktop.client.dashboard import Dashboard
-from desktop.client.errors import ClientError
-from desktop.client.live import LinkState, LinkStatus
+from desktop.client.live import LinkStatus
 from desktop.client.models import Campaign
 from desktop.client.store import Change, RowChanged
+from desktop.ui.actions import CampaignActions
 from desktop.ui.bridge import ClientBridge
-from desktop.ui.campaign_model import (
-    COL_TITLE,
-    CampaignFilterProxy,
-    CampaignTableModel,
-    StateFilter,
-)
+from desktop.ui.commands import CampaignCommands
 from desktop.ui.detail_view import CampaignDetailView
 from desktop.ui.flash_banner import FlashBanner
+from desktop.ui.grid import CampaignGrid, count_text
 from desktop.ui.preferences import Preferences
 from desktop.ui.resources import app_icon
 from desktop.ui.settings_dialog import AlertSettingsDialog
 from desktop.ui.sounds import EffectPlayer, SilentPlayer, create_player
+from desktop.ui.status import ConnectionStatus
 from desktop.ui.tray import Tray
 
 log = logging.getLogger(__name__)
@@ -73,6 +63,7 @@ class MainWindow(QMainWindow):
         self.bridge = bridge
         self.preferences = preferences
         self.user = user
+        self.marketer_topic = user.marketer_topic
         self.setWindowTitle(window_title(user.display_name))
         self.setWindowIcon(app_icon())
         self.alert_settings = preferences.alert_settings(user.email)
@@ -82,16 +73,12 @@ class MainWindow(QMainWindow):
         self.tray = tray if tray is not None else Tray(app_icon(), self.windowTitle(), self)
         self.tray.set_muted(self.alert_settings.muted)
         self.details: dict[int, CampaignDetailView] = {}
-        self.loaded = False
         self.live_seq: int | None = None  # the marketer topic's seq once subscribed
-        self._busy: set[int] = set()
-        self._link = LinkStatus(LinkState.CONNECTING)
-        self._retry_at = 0.0
 
-        self.model = CampaignTableModel(self.store, self)
-        self.proxy = CampaignFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
-        self._build_actions()
+        self.grid = CampaignGrid(self.store)
+        self.campaign_actions = CampaignActions(self)
+        self.commands = CampaignCommands(bridge, self.dashboard, self)
+        self._build_window_actions()
         self._build_widgets()
         self._build_menus()
         self._connect()
@@ -101,21 +88,55 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1280, 720)
 
+    # ---- the grid's parts, under their old names -----------------------------------------
+
+    @property
+    def table(self) -> Any:
+        return self.grid.table
+
+    @property
+    def proxy(self) -> Any:
+        return self.grid.proxy
+
+    @property
+    def model(self) -> Any:
+        return self.grid.model
+
+    @property
+    def search(self) -> Any:
+        return self.grid.search
+
+    @property
+    def state_filter(self) -> Any:
+        return self.grid.state_filter
+
+    @property
+    def context_menu(self) -> Any:
+        return self.grid.context_menu
+
+    @property
+    def loaded(self) -> bool:
+        return self.grid.loaded
+
+    @property
+    def launch_action(self) -> QAction:
+        return self.campaign_actions.launch
+
+    @property
+    def refresh_action(self) -> QAction:
+        return self.campaign_actions.refresh
+
+    @property
+    def details_action(self) -> QAction:
+        return self.campaign_actions.details
+
+    @property
+    def _link(self) -> LinkStatus:
+        return self.connection_label.status
+
     # ---- construction -------------------------------------------------------------------
 
-    def _build_actions(self) -> None:
-        self.launch_action = QAction("&Launch Campaign", self)
-        self.launch_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.launch_action.setToolTip("Launch the selected campaign (Ctrl+L)")
-        self.launch_action.triggered.connect(self.launch_selected)
-        self.refresh_action = QAction("&Refresh Offers", self)
-        self.refresh_action.setShortcut(QKeySequence("Ctrl+R"))
-        self.refresh_action.setToolTip("Create offers for new members of the target (Ctrl+R)")
-        self.refresh_action.triggered.connect(self.refresh_selected)
-        self.details_action = QAction("Open &Details", self)
-        self.details_action.setShortcut(QKeySequence("Ctrl+D"))
-        self.details_action.setToolTip("Live chart and history of the selected campaign (Ctrl+D)")
-        self.details_action.triggered.connect(self.open_selected)
+    def _build_window_actions(self) -> None:
         self.settings_action = QAction("Alert &Settings…", self)
         self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.settings_action.triggered.connect(self.edit_alert_settings)
@@ -126,75 +147,40 @@ class MainWindow(QMainWindow):
         self.quit_action.triggered.connect(self.quitRequested)
         self.find_action = QAction("Find", self)
         self.find_action.setShortcut(QKeySequence.StandardKey.Find)
-        self.find_action.triggered.connect(lambda: self.search.setFocus())
+        self.find_action.triggered.connect(lambda: self.grid.search.setFocus())
         self.addAction(self.find_action)
         self.dismiss_action = QAction("Dismiss messages", self)
         self.dismiss_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.dismiss_action.triggered.connect(self.dashboard.flashes.clear)
         self.addAction(self.dismiss_action)
-        for action in (self.launch_action, self.refresh_action, self.details_action):
-            action.setEnabled(False)
 
     def _build_widgets(self) -> None:
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search campaigns or targets (Ctrl+F)")
-        self.search.setClearButtonEnabled(True)
-        self.search.setMaximumWidth(320)
-        self.state_filter = QComboBox()
-        for label, state in StateFilter.CHOICES:
-            self.state_filter.addItem(label, state)
         toolbar = QToolBar("Campaign actions")
         toolbar.setObjectName("actions")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        toolbar.addAction(self.launch_action)
-        toolbar.addAction(self.refresh_action)
-        toolbar.addAction(self.details_action)
+        for action in self.campaign_actions.for_selection():
+            toolbar.addAction(action)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Show "))
-        toolbar.addWidget(self.state_filter)
+        toolbar.addWidget(self.grid.state_filter)
         toolbar.addWidget(QLabel("  "))
-        toolbar.addWidget(self.search)
+        toolbar.addWidget(self.grid.search)
         self.addToolBar(toolbar)
         self.toolbar = toolbar
 
         self.banner = FlashBanner(self.dashboard.flashes)
-        self.table = QTableView()
-        self.table.setObjectName("campaignGrid")
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(COL_TITLE, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        header.setResizeContentsPrecision(200)  # size columns from the first rows only
-        header.resizeSection(COL_TITLE, 220)
-        self.table.setWordWrap(False)
-        self.empty_label = QLabel("Loading your campaigns…")
-        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
         layout.addWidget(self.banner)
-        layout.addWidget(self.empty_label)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.grid, 1)
         self.setCentralWidget(central)
 
-        self.connection_label = QLabel("Connecting…")
-        self.connection_label.setObjectName("connectionStatus")
+        self.connection_label = ConnectionStatus()
         self.count_label = QLabel()
         self.statusBar().addPermanentWidget(self.count_label)
         self.statusBar().addWidget(self.connection_label)
-        self._countdown = QTimer(self)
-        self._countdown.setInterval(1000)
-        self._countdown.timeout.connect(self._show_link)
 
         self._coalesce = QTimer(self)
         self._coalesce.setSingleShot(True)
@@ -208,36 +194,32 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         campaign_menu = self.menuBar().addMenu("&Campaign")
-        campaign_menu.addAction(self.launch_action)
-        campaign_menu.addAction(self.refresh_action)
-        campaign_menu.addAction(self.details_action)
-        self.context_menu = QMenu(self)
-        self.context_menu.addAction(self.launch_action)
-        self.context_menu.addAction(self.refresh_action)
-        self.context_menu.addSeparator()
-        self.context_menu.addAction(self.details_action)
+        context_menu = self.grid.context_menu
+        for action in self.campaign_actions.for_selection():
+            campaign_menu.addAction(action)
+            if action is self.campaign_actions.details:
+                context_menu.addSeparator()
+            context_menu.addAction(action)
 
     def _connect(self) -> None:
         bridge = self.bridge
         bridge.statusChanged.connect(self._on_status)
         bridge.subscribed.connect(self._on_subscribed)
         bridge.eventsReady.connect(self._on_events_ready)
-        bridge.campaignsLoaded.connect(self._on_campaigns)
-        bridge.campaignFetched.connect(self._on_campaign)
+        bridge.campaignsLoaded.connect(self.grid.load)
+        bridge.campaignFetched.connect(self.store.upsert)
         bridge.campaignGone.connect(self.store.remove)
         bridge.tokenExpired.connect(self.passwordNeeded)
         bridge.serverError.connect(self._on_server_error)
-        self.search.textChanged.connect(self._filter_changed)
-        self.state_filter.currentIndexChanged.connect(self._filter_changed)
-        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.table.doubleClicked.connect(lambda _index: self.open_selected())
-        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.campaign_actions.launch.triggered.connect(self.launch_selected)
+        self.campaign_actions.refresh.triggered.connect(self.refresh_selected)
+        self.campaign_actions.details.triggered.connect(self.open_selected)
+        self.commands.busyChanged.connect(self._update_actions)
+        self.grid.selectionChanged.connect(self._update_actions)
+        self.grid.openRequested.connect(self.open_selected)
+        self.grid.countsChanged.connect(self._show_counts)
         self.banner.campaignClicked.connect(self.select_campaign)
         self.store.add_listener(self._on_store_change)
-        self.proxy.rowsInserted.connect(self._update_counts)
-        self.proxy.rowsRemoved.connect(self._update_counts)
-        self.proxy.layoutChanged.connect(self._update_counts)
-        self.proxy.modelReset.connect(self._update_counts)
         tray = self.tray
         tray.openRequested.connect(self.bring_to_front)
         tray.campaignRequested.connect(self.open_campaign)
@@ -246,23 +228,8 @@ class MainWindow(QMainWindow):
 
     # ---- live data ----------------------------------------------------------------------
 
-    def _on_campaigns(self, campaigns: list[Campaign]) -> None:
-        first_load = not self.store
-        if first_load:
-            campaigns = self.proxy.presorted(campaigns)
-        self.store.replace_all(campaigns)
-        if first_load and campaigns:
-            self.table.resizeColumnsToContents()
-            self.table.setColumnWidth(COL_TITLE, max(180, self.table.columnWidth(COL_TITLE)))
-        self.loaded = True
-        self._update_counts()
-        self._selection_changed()
-
-    def _on_campaign(self, campaign: Campaign) -> None:
-        self.store.upsert(campaign)
-
     def _on_subscribed(self, topic: str, seq: int, _resumed: bool) -> None:
-        if topic == self.bridge.session.marketer_topic:
+        if topic == self.marketer_topic:
             self.live_seq = seq
 
     def _on_events_ready(self) -> None:
@@ -301,34 +268,10 @@ class MainWindow(QMainWindow):
 
     def _on_store_change(self, change: Change) -> None:
         if isinstance(change, RowChanged) and "state" in change.fields:
-            self._selection_changed()
+            self._update_actions()
 
     def _on_status(self, status: LinkStatus) -> None:
-        self._link = status
-        if status.retry_in is not None:
-            self._retry_at = time.monotonic() + status.retry_in
-            self._countdown.start()
-        else:
-            self._countdown.stop()
-        self._show_link()
-
-    def _show_link(self) -> None:
-        status = self._link
-        if status.state is LinkState.CONNECTED:
-            text, color = "● Connected — live", "#1e7b34"
-        elif status.state is LinkState.CONNECTING:
-            text, color = "● Connecting…", "#8a6d00"
-        elif status.state is LinkState.RECONNECTING:
-            seconds = max(0, round(self._retry_at - time.monotonic()))
-            prefix = "Offline" if status.failures > 3 else "Reconnecting"
-            text = f"● {prefix} — reconnecting in {seconds} s"
-            if status.failures > 3:
-                text = f"● Offline — retrying in {seconds} s ({status.reason})"
-            color = "#b3261e" if status.failures > 3 else "#8a6d00"
-        else:
-            text, color = f"● Offline{' — ' + status.reason if status.reason else ''}", "#b3261e"
-        self.connection_label.setText(text)
-        self.connection_label.setStyleSheet(f"color: {color};")
+        self.connection_label.set_status(status)
 
     @property
     def connection_text(self) -> str:
@@ -337,77 +280,31 @@ class MainWindow(QMainWindow):
     def _on_server_error(self, code: str, message: str) -> None:
         self.dashboard.failed(f"The server refused a request ({code}): {message}")
 
+    def _show_counts(self, shown: int, total: int) -> None:
+        self.count_label.setText(count_text(shown, total))
+
     # ---- selection and actions ----------------------------------------------------------
 
     def selected_campaign(self) -> Campaign | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
-            return None
-        campaign = self.proxy.campaign(rows[0])
-        return self.store.get(campaign.id) if campaign else None
+        return self.grid.selected_campaign()
 
     def select_campaign(self, campaign_id: int) -> bool:
-        row = self.store.row_of(campaign_id)
-        if row is None:
-            return False
-        index = self.proxy.mapFromSource(self.model.index(row, 0))
-        if not index.isValid():  # filtered out: show everything again
-            self.state_filter.setCurrentIndex(0)
-            self.search.clear()
-            index = self.proxy.mapFromSource(self.model.index(row, 0))
-        self.table.selectRow(index.row())
-        self.table.scrollTo(index)
-        return True
+        return self.grid.select_campaign(campaign_id)
 
-    def _selection_changed(self, *_args: QItemSelection) -> None:
+    def _update_actions(self) -> None:
         campaign = self.selected_campaign()
-        busy = campaign is not None and campaign.id in self._busy
-        self.launch_action.setEnabled(bool(campaign and campaign.can_launch and not busy))
-        self.refresh_action.setEnabled(bool(campaign and campaign.can_refresh_offers and not busy))
-        self.details_action.setEnabled(campaign is not None)
-
-    def _context_menu(self, point: QPoint) -> None:
-        index = self.table.indexAt(point)
-        if index.isValid():
-            self.table.selectRow(index.row())
-            self.context_menu.popup(self.table.viewport().mapToGlobal(point))
+        busy = campaign is not None and self.commands.is_busy(campaign.id)
+        self.campaign_actions.update(campaign, busy=busy)
 
     def launch_selected(self) -> None:
         campaign = self.selected_campaign()
-        if campaign is None or not campaign.can_launch:
-            return
-        self._busy.add(campaign.id)
-        self._selection_changed()
-
-        def done(message: Any, error: BaseException | None) -> None:
-            self._busy.discard(campaign.id)
-            self._selection_changed()
-            if error is not None:
-                self.dashboard.failed(_error_text(error, "launch"), campaign.id)
-                self.bridge.fetch_campaign(campaign.id)
-                return
-            self.dashboard.launched(campaign.id, message)
-            self.bridge.fetch_campaign(campaign.id)
-
-        self.bridge.launch(campaign.id, done)
+        if campaign is not None:
+            self.commands.launch(campaign)
 
     def refresh_selected(self) -> None:
         campaign = self.selected_campaign()
-        if campaign is None or not campaign.can_refresh_offers:
-            return
-        self._busy.add(campaign.id)
-        self._selection_changed()
-
-        def done(answer: Any, error: BaseException | None) -> None:
-            self._busy.discard(campaign.id)
-            self._selection_changed()
-            if error is not None:
-                self.dashboard.failed(_error_text(error, "refresh offers for"), campaign.id)
-                return
-            message, request_id = answer
-            self.dashboard.refresh_started(campaign.id, message, request_id)
-
-        self.bridge.refresh_offers(campaign.id, done)
+        if campaign is not None:
+            self.commands.refresh_offers(campaign)
 
     def open_selected(self) -> None:
         campaign = self.selected_campaign()
@@ -432,25 +329,7 @@ class MainWindow(QMainWindow):
         view.activateWindow()
         return view
 
-    # ---- filters, settings, window ------------------------------------------------------
-
-    def _filter_changed(self, *_args: object) -> None:
-        self.proxy.set_text(self.search.text())
-        self.proxy.set_state(self.state_filter.currentData())
-        self._update_counts()
-
-    def _update_counts(self, *_args: object) -> None:
-        total, shown = len(self.store), self.proxy.rowCount()
-        if not self.loaded:
-            self.empty_label.setText("Loading your campaigns…")
-        elif total == 0:
-            self.empty_label.setText("No campaigns yet. Create one on the server to see it here.")
-        elif shown == 0:
-            self.empty_label.setText("No campaign matches the search and filter.")
-        self.empty_label.setVisible(shown == 0)
-        self.count_label.setText(
-            f"{total:,} campaigns" if shown == total else f"{shown:,} of {total:,} campaigns"
-        )
+    # ---- settings and window ------------------------------------------------------------
 
     def _set_muted(self, muted: bool) -> None:
         self.apply_alert_settings(replace(self.alert_settings, muted=muted))
@@ -496,12 +375,6 @@ class MainWindow(QMainWindow):
         for view in list(self.details.values()):
             view.close()
         self._coalesce.stop()
-        self._countdown.stop()
-        self.model.detach()
+        self.connection_label.stop()
+        self.grid.detach()
         self.tray.hide()
-
-
-def _error_text(error: BaseException, verb: str) -> str:
-    if isinstance(error, ClientError):
-        return error.message
-    return f"Could not {verb} the campaign: {error}"

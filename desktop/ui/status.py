@@ -1,0 +1,59 @@
+"""The status bar's connection state: what the live link is doing, with a retry countdown."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QWidget
+
+from desktop.client.live import LinkState, LinkStatus
+
+CONNECTED_COLOR = "#1e7b34"
+WAITING_COLOR = "#8a6d00"
+DOWN_COLOR = "#b3261e"
+
+
+def link_text(status: LinkStatus, seconds_to_retry: int) -> tuple[str, str]:
+    """The label's text and colour for `status`."""
+    if status.state is LinkState.CONNECTED:
+        return "● Connected — live", CONNECTED_COLOR
+    if status.state is LinkState.CONNECTING:
+        return "● Connecting…", WAITING_COLOR
+    if status.state is LinkState.RECONNECTING:
+        if status.failures > 3:
+            return f"● Offline — retrying in {seconds_to_retry} s ({status.reason})", DOWN_COLOR
+        return f"● Reconnecting — reconnecting in {seconds_to_retry} s", WAITING_COLOR
+    return f"● Offline{' — ' + status.reason if status.reason else ''}", DOWN_COLOR
+
+
+class ConnectionStatus(QLabel):
+    """A label that follows the link's state and counts down to the next retry."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Connecting…", parent)
+        self.setObjectName("connectionStatus")
+        self.setAccessibleName("Connection status")
+        self.status = LinkStatus(LinkState.CONNECTING)
+        self._retry_at = 0.0
+        self._countdown = QTimer(self)
+        self._countdown.setInterval(1000)
+        self._countdown.timeout.connect(self._show)
+
+    def set_status(self, status: LinkStatus) -> None:
+        self.status = status
+        if status.retry_in is not None:
+            self._retry_at = time.monotonic() + status.retry_in
+            self._countdown.start()
+        else:
+            self._countdown.stop()
+        self._show()
+
+    def _show(self) -> None:
+        seconds = max(0, round(self._retry_at - time.monotonic()))
+        text, color = link_text(self.status, seconds)
+        self.setText(text)
+        self.setStyleSheet(f"color: {color};")
+
+    def stop(self) -> None:
+        self._countdown.stop()
