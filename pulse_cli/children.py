@@ -43,8 +43,12 @@ def describe_exit(code: int) -> str:
 
 
 def pulse_command(*args: str) -> list[str]:
-    """The command line that runs `pulse <args>` with this interpreter."""
-    return [sys.executable, "-m", "pulse_cli", *args]
+    """The command line that runs `pulse <args>` with this interpreter.
+
+    `-P`: the child never imports from the folder it was started in, where a `server.py` or
+    `workers.py` of the user's would shadow our packages.
+    """
+    return [sys.executable, "-P", "-m", "pulse_cli", *args]
 
 
 @dataclass
