@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,10 +67,12 @@ class ResumingClient:
         topics: list[str],
         *,
         switch_servers: bool,
+        ssl_context: ssl.SSLContext | None = None,  # for wss:// URLs with a test certificate
     ) -> None:
         self.name = name
         self.ws_urls = ws_urls
         self.token = token
+        self.tls: dict[str, Any] = {"ssl": ssl_context} if ssl_context is not None else {}
         self.topics = {topic: TopicLog() for topic in topics}
         self.switch_servers = switch_servers
         self.server_index = 0
@@ -107,7 +110,9 @@ class ResumingClient:
     async def _session(self, url: str) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
         async with asyncio.timeout(5):
-            ws = await connect(url, additional_headers=headers, compression=None, open_timeout=5)
+            ws = await connect(
+                url, additional_headers=headers, compression=None, open_timeout=5, **self.tls
+            )
         async with ws:
             self.connections += 1
             for topic, log in self.topics.items():
