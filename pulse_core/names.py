@@ -63,6 +63,7 @@ class AuditAction(StrEnum):
     API_KEY_REVOKED = "api_key_revoked"
     MARKETER_CREATED = "marketer_created"
     MEMBERS_IMPORTED = "members_imported"
+    NOTIFICATIONS_CHANGED = "notifications_changed"
 
 
 class SessionEnd(StrEnum):
@@ -95,6 +96,7 @@ JOB_DEMO_TRAFFIC = "demo_traffic"
 JOB_RELAY_EVENTS = "relay_unpublished_events"
 JOB_PRUNE_EVENTS = "prune_event_log"
 JOB_PRUNE_AUDIT = "prune_audit_trail"
+JOB_SEND_MAIL = "send_notifications"
 
 
 def population_job_id(target_id: int, previous: str) -> str:

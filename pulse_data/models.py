@@ -323,3 +323,54 @@ class StoredEvent(Base):
         UniqueConstraint("topic", "seq"),
         Index("ix_stored_events_unpublished", "published", "id"),
     )
+
+
+class NotificationSetting(Base):
+    """What a user asked to be told about by email; no row means nothing."""
+
+    __tablename__ = "notification_settings"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    email: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class BalanceWatch(Base):
+    """Whether a campaign's balance was below 10 % of its deposits when last changed."""
+
+    __tablename__ = "balance_watches"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    low: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class OutboxState:
+    PENDING = "pending"
+    CLAIMED = "claimed"  # a worker will send it; not sent yet
+    SENDING = "sending"  # handed to the mail server: never sent again
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxEntry(Base):
+    """One event one user is to be emailed about, written in the event's transaction."""
+
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    event_seq: Mapped[int] = mapped_column(BigInteger)  # its seq on the campaign's topic
+    summary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    state: Mapped[str] = mapped_column(String(20), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        UniqueConstraint("user_id", "campaign_id", "kind", "event_seq"),
+        Index("ix_mail_outbox_due", "state", "next_attempt_at"),
+    )

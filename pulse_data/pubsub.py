@@ -4,7 +4,8 @@ Broadcasting is transactional: inside `campaign_transaction`, the `broadcast_*` 
 events; at the end each event is stored on BOTH of its campaign's topics with the campaign's new
 stats, the transaction commits, and only then are the events published on Redis. A publish that
 fails leaves the events marked unpublished; the workers' relay publishes them later, so nothing
-committed is ever published only to memory.
+committed is ever published only to memory. The emails those events call for are queued in
+the same transaction (`notifications.add_to_outbox`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pulse_core.names import EVENTS_CHANNEL, EventName, UpdateReason
 from pulse_core.stats import CampaignStats
 from pulse_core.topics import campaign_topic, marketer_topic
-from pulse_data import eventlog
+from pulse_data import eventlog, notifications
 from pulse_data.database import Database
 from pulse_data.eventlog import PendingEvent, RecordedEvent
 from pulse_data.stats import campaign_stats
@@ -127,6 +128,7 @@ async def campaign_transaction(
                 return await campaign_stats(session, campaign_ids=ids)
 
             events.recorded = await eventlog.record(session, events.pending, read_stats)
+            await notifications.add_to_outbox(session, events.pending, events.recorded)
         await session.commit()
     if publisher is not None:
         await publisher.publish(events.recorded)
