@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
+from desktop.client import network
 from desktop.client.backoff import Backoff
 from desktop.client.models import EventFrame
 from pulse_core.names import CLOSE_SLOW_CONSUMER, CLOSE_UNAUTHORIZED
@@ -90,6 +91,7 @@ class LiveClient:
         self.backoff = backoff or Backoff()
         self.keepalive_seconds = keepalive_seconds
         self.open_timeout = open_timeout
+        self.connect_options = network.websocket_options(self.url)  # proxy and certificates
         self._token = token
         self._topics: dict[str, int] = {}  # topic -> number of holders
         self._last_seq: dict[str, int] = {}
@@ -190,7 +192,7 @@ class LiveClient:
             ws = await connect(
                 self.url,
                 additional_headers=headers,
-                proxy=None,
+                **self.connect_options,
                 open_timeout=self.open_timeout,
                 ping_interval=20,
                 ping_timeout=20,

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from desktop.client import network
 from desktop.client.errors import (
     AuthError,
     BadRequestError,
@@ -45,8 +46,14 @@ class RestClient:
     ) -> None:
         self.server_url = normalize_server_url(server_url)
         self.token: str | None = None
+        # Proxy and certificates are chosen by `network` (not httpx's trust_env: no .netrc).
+        options = network.http_options(self.server_url) if transport is None else {}
         self._http = httpx.AsyncClient(
-            base_url=self.server_url, timeout=timeout, transport=transport, trust_env=False
+            base_url=self.server_url,
+            timeout=timeout,
+            transport=transport,
+            trust_env=False,
+            **options,
         )
 
     async def aclose(self) -> None:
@@ -122,7 +129,13 @@ class RestClient:
                 f"The server at {self.server_url} did not answer in time. "
                 "Check your network and try again."
             ) from None
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
+            if network.is_certificate_error(exc):
+                raise UnreachableError(
+                    f"The server at {self.server_url} sent a certificate this computer does not "
+                    "trust. Ask your IT team to add its certificate authority to the system's "
+                    "certificate store (or set SSL_CERT_FILE to it) and try again."
+                ) from None
             raise UnreachableError(
                 f"Cannot reach the server at {self.server_url}. Check the address and that the "
                 "server is running (pulse up, or pulse server)."
