@@ -34,8 +34,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8765
     demo: bool = False
-    # Log level of `pulse worker` (arq logs each job's start and end at "info").
-    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    # Log level of every process; unset: "info" for `pulse server` and `pulse worker` (an access
+    # line per request, arq's line per job), "warning" for the other commands.
+    log_level: Literal["debug", "info", "warning", "error"] | None = None
+    # "text": time, level, logger, message per line; "json": one JSON object per line.
+    log_format: Literal["text", "json"] = "text"
 
     token_ttl_seconds: int = 12 * 3600
     event_retention_days: float = 7.0
@@ -60,6 +63,16 @@ class Settings(BaseSettings):
     # A running job holds a lease renewed every third of this: the job of a worker that died is
     # given to another worker once the lease runs out.
     job_lease_seconds: float = Field(default=15.0, ge=1.0)
+
+    # False turns off the broadcast latency and HTTP request metrics (`/metrics` then answers 404).
+    metrics_enabled: bool = True
+    # When set, `/metrics` and a worker's metrics port want `Authorization: Bearer <token>`.
+    metrics_token: str | None = None
+    # A worker serves its Prometheus metrics on this port (at PULSE_HOST) when set.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The slow-update alert: an error is logged (once a minute) while the p99 of the broadcast
+    # latency over the last minute is above this many milliseconds.
+    slow_broadcast_ms: float = Field(default=1000.0, gt=0)
 
     @field_validator("trusted_proxies")
     @classmethod

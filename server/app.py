@@ -19,11 +19,13 @@ from pulse_core.names import QUEUE_NAME
 from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
 from server import ws
+from server.access import AccessLog
 from server.api import audit, auth, campaigns, events, health, ingest, me, targets, users
 from server.bodylimit import BodyLimit
 from server.errors import install_error_handlers
 from server.fanout import Hub
 from server.listener import RedisListener
+from server.metrics import ServerMetrics
 from server.ratelimit import LoginLimiter
 from server.session_watch import SessionWatcher
 from server.state import ServerState
@@ -35,13 +37,22 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     secret_key = settings.require_secret_key()
     redis_url = settings.require_redis_url()
+    metrics = (
+        ServerMetrics(
+            lambda: getattr(app.state, "pulse", None),
+            slow_broadcast_seconds=settings.slow_broadcast_ms / 1000,
+            token=settings.metrics_token,
+        )
+        if settings.metrics_enabled
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.effective_database_url)
         redis = Redis.from_url(redis_url, socket_connect_timeout=5)
         jobs = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE_NAME)
-        hub = Hub(db)
+        hub = Hub(db, metrics.observe_broadcast if metrics else None)
         login_limiter = LoginLimiter(redis_url, settings.login_attempts_per_minute)
         listener = RedisListener(redis_url, hub)
         listener_task = asyncio.create_task(listener.run(), name="event-listener")
@@ -83,7 +94,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         description="Live campaign stats: REST API and a WebSocket of events per topic.",
     )
+    app.state.metrics = metrics
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog, metrics=metrics)  # the outermost: it times everything
     install_error_handlers(app)
 
     # A connection the driver could not open or lost (asyncpg raises plain OSErrors, such as

@@ -7,15 +7,21 @@ it is told so and closed, and nobody else waits for it.
 
 Per topic the hub remembers the last seq it delivered: a duplicate (the relay may publish an
 event twice) is dropped, and a gap (two workers' publishes crossing) is filled from the event log.
+
+With a latency sink, the broadcast latency of each event on each topic is measured on one
+subscriber, the one queued last (so written last): from the frame's `ts` (its commit, to the
+millisecond) to the moment its writer has sent it. Other subscribers pay one falsy check per frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pulse_core.names import CLOSE_SLOW_CONSUMER, ErrorCode
 from pulse_core.wire import error_frame, resync_frame, subscribed_frame
@@ -30,6 +36,21 @@ SLOW_CLOSE_TIMEOUT_SECONDS = 2.0
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+LatencySink = Callable[[float], None]
+_TS_KEY = '"ts":"'
+_TS_LENGTH = len("2025-01-31T12:00:00.000Z")
+
+
+def committed_at(frame: str) -> float | None:
+    """The Unix time in an event frame's `ts` (its first `ts` key: the event's own), or None."""
+    start = frame.find(_TS_KEY)
+    if start < 0:
+        return None
+    start += len(_TS_KEY)
+    try:
+        return datetime.fromisoformat(frame[start : start + _TS_LENGTH]).timestamp()
+    except ValueError:
+        return None
 
 
 class Connection:
@@ -47,6 +68,9 @@ class Connection:
         self._drained = asyncio.Event()
         self._drained.set()
         self.sent = 0
+        # Frames of this connection whose broadcast latency is measured, oldest first.
+        self.probes: deque[tuple[str, float]] = deque()
+        self.latency_sink: LatencySink | None = None
 
     def offer(self, frame: str) -> bool:
         """Queue a frame without waiting; a full queue marks the client a slow consumer."""
@@ -54,6 +78,7 @@ class Connection:
             return False
         if len(self.queue) >= self.queue_limit:
             self.queue.clear()
+            self.probes.clear()
             self.slow.set()
             return False
         self.queue.append(frame)
@@ -74,9 +99,17 @@ class Connection:
             await self._wakeup.wait()
             self._wakeup.clear()
             while queue:
-                await self._send(queue.popleft())
+                frame = queue.popleft()
+                await self._send(frame)
                 self.sent += 1
+                if self.probes and frame is self.probes[0][0]:
+                    self._measured()
             self._drained.set()
+
+    def _measured(self) -> None:
+        _, committed = self.probes.popleft()
+        if self.latency_sink is not None:
+            self.latency_sink(time.time() - committed)
 
     async def close_slow(self) -> None:
         """Tell a slow consumer why, and close it; gives up quickly if it reads nothing."""
@@ -115,17 +148,19 @@ class HubStats:
 class Hub:
     """Topics and their subscribers in one server process."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, latency_sink: LatencySink | None = None) -> None:
         self.db = db
         self.topics: dict[str, TopicState] = {}
         self.connections: set[Connection] = set()
         self.stats = HubStats()
+        self.latency_sink = latency_sink
 
     @property
     def subscription_count(self) -> int:
         return sum(len(state.subscribers) for state in self.topics.values())
 
     def add(self, connection: Connection) -> None:
+        connection.latency_sink = self.latency_sink
         self.connections.add(connection)
 
     def remove(self, connection: Connection) -> None:
@@ -262,3 +297,14 @@ class Hub:
                 subscription.last_seq = seq
                 connection.offer(frame)
         self.stats.delivered_frames += len(state.subscribers)
+        if self.latency_sink is not None and state.subscribers:
+            self._probe(state, frame)
+
+    @staticmethod
+    def _probe(state: TopicState, frame: str) -> None:
+        """Measure this frame's latency on the subscriber it was queued to last, if queued."""
+        connection = next(reversed(state.subscribers))
+        if connection.queue and connection.queue[-1] is frame:
+            at = committed_at(frame)
+            if at is not None:
+                connection.probes.append((frame, at))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
 
 import uvicorn
 
 from pulse_core.config import Settings
+from pulse_core.logs import RedactTokens, setup_logging
 from pulse_data.migrate import require_latest_schema
 from server.app import create_app
 
@@ -22,22 +22,6 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 # uvicorn logs each WebSocket's path with its query, where a client may send its login token.
 LOGGERS_WITH_PATHS = ("uvicorn.error", "uvicorn.access")
-_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&\s\"']*", re.IGNORECASE)
-
-
-class RedactTokens(logging.Filter):
-    """Replaces the value of every `access_token=` in a log record with `[redacted]`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def redact(text: str) -> str:
-    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
 
 
 def _redact_uvicorn_logs() -> None:
@@ -58,7 +42,10 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
         ws_per_message_deflate=False,
         ws_ping_interval=20,
         ws_ping_timeout=20,
-        log_level="info",
+        # Logging is set up by `setup_logging` (one format for every process); the access log
+        # is server.access's, with the request id.
+        log_config=None,
+        log_level=None,
         access_log=False,
         lifespan="on",
         proxy_headers=settings.trusted_proxies is not None,
@@ -70,6 +57,7 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
 
 def run_server(settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM; a schema that is not the latest is refused first."""
+    setup_logging(settings.log_level or "info", settings.log_format)
     require_latest_schema(settings.effective_database_url)
     gc.set_threshold(*GC_THRESHOLDS)
     uvicorn.Server(uvicorn_config(settings)).run()

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import jwt
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from pulse_core.config import Settings
 from server.main import uvicorn_config
@@ -52,6 +53,18 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """A Prometheus text page as {sample: value}; a labelled sample is keyed
+    `name{label="value",...}` with its labels in name order (`pulse_topics`,
+    `pulse_login_attempts_total{outcome="success"}`)."""
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
 
 
 class ServerThread:

@@ -19,7 +19,7 @@ from pulse_core.names import EVENTS_CHANNEL
 from pulse_data.database import Database
 from pulse_data.eventlog import RecordedEvent
 from pulse_data.pubsub import EventPublisher, campaign_transaction, encode_announcement
-from tests.backend import ALICE, LiveBackend, ServerThread, free_port
+from tests.backend import ALICE, LiveBackend, ServerThread, free_port, parse_metrics
 from tests.wsclient import WsClient, events_of
 
 
@@ -38,8 +38,10 @@ async def first_active_campaign(backend: LiveBackend) -> int:
 
 
 async def metric(backend: LiveBackend, name: str) -> int:
+    """A hub counter (`duplicates_dropped` is `pulse_duplicates_dropped_total`) from /metrics."""
     async with httpx.AsyncClient() as client:
-        return int((await client.get(f"{backend.url}/metrics")).json()[name])
+        text = (await client.get(f"{backend.url}/metrics")).text
+    return int(parse_metrics(text)[f"pulse_{name}_total"])
 
 
 async def wait_metric(backend: LiveBackend, name: str, value: int, timeout: float = 10) -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.backend import ALICE, CAROL, LiveBackend
+from tests.backend import ALICE, CAROL, LiveBackend, parse_metrics
 from tests.test_security_rest import bad_tokens
 from tests.wsclient import WsClient
 
@@ -160,8 +160,8 @@ async def test_a_flood_of_subscribe_and_unsubscribe_is_served_in_order(
         await ws.send(type="ping")
         assert await ws.recv() == {"type": "pong"}
         async with httpx.AsyncClient() as http:
-            metrics = (await http.get(f"{live_backend.url}/metrics")).json()
-        assert metrics["subscriptions"] == 0
+            metrics = parse_metrics((await http.get(f"{live_backend.url}/metrics")).text)
+        assert metrics["pulse_subscriptions"] == 0
 
 
 async def test_fuzzed_frames_each_get_one_answer(live_backend: LiveBackend) -> None:

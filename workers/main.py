@@ -14,8 +14,10 @@ from arq.worker import Worker, create_worker
 from redis.exceptions import RedisError
 
 from pulse_core.config import Settings
+from pulse_core.logs import setup_logging
 from pulse_data.database import Database
 from pulse_data.migrate import require_latest_schema
+from workers.metrics import WorkerMetrics
 from workers.settings import worker_settings
 
 log = logging.getLogger(__name__)
@@ -32,11 +34,9 @@ def run_worker(settings: Settings) -> None:
     arq's worker ends when it loses Redis; this one starts a new arq worker after a jittered
     backoff, so a Redis restart delays jobs but stops nothing.
     """
+    setup_logging(settings.log_level or "info", settings.log_format)
     require_latest_schema(settings.effective_database_url)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    metrics = WorkerMetrics(token=settings.metrics_token)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     stop = threading.Event()
@@ -53,7 +53,7 @@ def run_worker(settings: Settings) -> None:
                 loop.add_signal_handler(signum, on_signal, signum)
         backoff = RESTART_BACKOFF_START_SECONDS
         while not stop.is_set():
-            worker = create_worker(worker_settings(settings), handle_signals=False)
+            worker = create_worker(worker_settings(settings, metrics), handle_signals=False)
             current[:] = [worker]
             started = time.monotonic()
             try:
@@ -72,6 +72,7 @@ def run_worker(settings: Settings) -> None:
                 backoff = min(backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
         log.info("worker stopped")
     finally:
+        loop.run_until_complete(metrics.close())
         asyncio.set_event_loop(None)
         loop.close()
 

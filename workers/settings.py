@@ -13,6 +13,7 @@ from pulse_core.config import Settings
 from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
 from workers import jobs, lease
+from workers.metrics import WorkerMetrics
 
 MAX_TRIES = 5
 # A campaign's offers may wait for a large target to populate: retried with growing delays.
@@ -27,10 +28,15 @@ def _every(seconds: int) -> set[int]:
     return set(range(0, 60, max(1, min(seconds, 60))))
 
 
-def worker_settings(settings: Settings) -> type:
-    """A class of arq `Worker` keyword arguments, as `arq.run_worker` takes it."""
+def worker_settings(settings: Settings, metrics: WorkerMetrics | None = None) -> type:
+    """A class of arq `Worker` keyword arguments, as `arq.run_worker` takes it; `metrics` may
+    outlive it (a worker process restarts its arq worker when Redis comes back)."""
+    counted = metrics or WorkerMetrics(token=settings.metrics_token)
 
     async def on_startup(ctx: dict[str, Any]) -> None:
+        counted.redis = ctx["redis"]
+        if settings.worker_metrics_port is not None:
+            await counted.serve(settings.host, settings.worker_metrics_port)
         db = Database(settings.effective_database_url)
         ctx["settings"] = settings
         ctx["db"] = db
@@ -42,6 +48,7 @@ def worker_settings(settings: Settings) -> type:
         await lease.start(ctx, settings.job_lease_seconds)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        await counted.close()
         db = ctx.get("db")
         if isinstance(db, Database):
             await db.dispose()
@@ -99,8 +106,12 @@ def worker_settings(settings: Settings) -> type:
         "WorkerSettings",
         (),
         {
-            "functions": functions,
-            "cron_jobs": tuple(periodic),
+            "functions": counted.instrument(
+                functions, max_tries=MAX_TRIES, timeout=settings.job_timeout_seconds
+            ),
+            "cron_jobs": counted.instrument(
+                periodic, max_tries=MAX_TRIES, timeout=settings.job_timeout_seconds
+            ),
             "on_startup": on_startup,
             "on_shutdown": on_shutdown,
             "on_job_start": on_job_start,

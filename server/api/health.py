@@ -1,4 +1,4 @@
-"""Liveness, readiness (database, its schema, Redis and the event listener) and fan-out metrics.
+"""Liveness, readiness (database, its schema, Redis and the event listener) and Prometheus metrics.
 
 A failed check shows a short generic reason; its detail (which may name hosts, socket paths or
 driver errors) goes to the log only.
@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from pulse_data.migrate import schema_state_of
 from server.deps import StateDep
+from server.metrics import CONTENT_TYPE, ServerMetrics
 from server.state import ServerState
 
 log = logging.getLogger(__name__)
@@ -74,14 +74,24 @@ async def readyz(state: StateDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
-async def metrics(state: StateDep) -> dict[str, Any]:
-    hub = state.hub
-    return {
-        "connections": len(hub.connections),
-        "topics": len(hub.topics),
-        "subscriptions": hub.subscription_count,
-        **asdict(hub.stats),
-        "listener": asdict(state.listener.health),
-        "session_watch": asdict(state.session_watch.health),
-    }
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        401: {"description": "PULSE_METRICS_TOKEN is set and this is not its bearer token"},
+        404: {"description": "metrics are turned off (PULSE_METRICS_ENABLED=false)"},
+    },
+)
+async def metrics(request: Request) -> Response:
+    """This server's metrics (docs/metrics.md), for Prometheus to scrape."""
+    server_metrics: ServerMetrics | None = request.app.state.metrics
+    if server_metrics is None:
+        return JSONResponse({"detail": "metrics are turned off on this server"}, status_code=404)
+    if not server_metrics.authorized(request.headers.get("authorization")):
+        return JSONResponse(
+            {"detail": "send the metrics token as Authorization: Bearer <PULSE_METRICS_TOKEN>"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return Response(server_metrics.render(), media_type=CONTENT_TYPE)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from pulse_core.names import CLOSE_SLOW_CONSUMER
+from tests.backend import parse_metrics
 from tests.faults.clients import Producer, heads_of, percentile, tally, wait_for
 from tests.faults.cluster import Cluster
 from tests.faults.figures import record_delivery
@@ -97,8 +98,8 @@ async def test_a_client_that_stops_reading_is_shed_and_hurts_nobody(running: Clu
 
     async def slow_consumers() -> int:
         async with httpx.AsyncClient(timeout=5) as http:
-            value: int = (await http.get(f"{server.url}/metrics")).json()["slow_consumers"]
-            return value
+            text = (await http.get(f"{server.url}/metrics")).text
+            return int(parse_metrics(text)["pulse_slow_consumers_total"])
 
     for client in healthy:
         client.start()
