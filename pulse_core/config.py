@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 KNOWN_DEFAULT_SECRETS = frozenset({"", "changeme", "change-me", "secret", "pulse", "pulse-demo"})
@@ -25,7 +27,10 @@ def default_data_dir() -> Path:
 class Settings(BaseSettings):
     """One deployment's settings. Every field has a `PULSE_<NAME>` environment variable."""
 
-    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore")
+    # Errors never echo the input: it holds the secret key and the SMTP password.
+    model_config = SettingsConfigDict(
+        env_prefix="PULSE_", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
@@ -52,6 +57,22 @@ class Settings(BaseSettings):
     trusted_proxies: str | None = None
     # The largest request body accepted (413 above it); 1,000 ingested events are about 200 KB.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # Email notifications (docs/notifications.md): smtp://user:password@host:port, or smtps://
+    # for TLS from the start; user and password URL-encoded. Secret: never printed or logged.
+    smtp_url: SecretStr | None = None
+    # The From of the emails, e.g. "Campaign Pulse <pulse@example.com>"; needed with the above.
+    mail_from: str | None = None
+    # Without PULSE_SMTP_URL, emails are written as .eml files into this folder (`pulse up`
+    # sets <data dir>/mail); with neither, nobody is emailed.
+    mail_dir: Path | None = None
+    # How often the workers look for emails to send.
+    mail_poll_seconds: int = Field(default=10, ge=1, le=60)
+    # The first email about a campaign waits this long for the events that follow (a launch's
+    # target and offers come seconds apart); after it, one email per user and campaign at most
+    # every PULSE_MAIL_GAP_SECONDS, listing what happened meanwhile.
+    mail_wait_seconds: float = Field(default=20.0, ge=0)
+    mail_gap_seconds: float = Field(default=300.0, gt=0)
 
     populate_batch_size: int = 500
     offer_batch_size: int = 1000
@@ -87,6 +108,31 @@ class Settings(BaseSettings):
                     "(for example 10.0.0.5 or 10.0.0.0/8)"
                 ) from None
         return ",".join(entries) or None
+
+    @model_validator(mode="after")
+    def _mail_settings(self) -> Self:
+        if self.mail_from is not None and "@" not in parseaddr(self.mail_from)[1]:
+            raise ConfigError(
+                "PULSE_MAIL_FROM must be an email address, e.g. Campaign Pulse <pulse@example.com>"
+            )
+        if self.smtp_url is None:
+            return self
+        url = urlsplit(self.smtp_url.get_secret_value())
+        try:
+            valid = url.scheme in ("smtp", "smtps") and bool(url.hostname) and url.port != 0
+        except ValueError:  # a port that is not a number
+            valid = False
+        if not valid:
+            raise ConfigError(
+                "PULSE_SMTP_URL must look like smtp://user:password@host:port "
+                "(smtps:// for TLS from the start)"
+            )
+        if self.mail_from is None:
+            raise ConfigError(
+                "PULSE_SMTP_URL is set but PULSE_MAIL_FROM is not: set the From of the emails, "
+                "e.g. Campaign Pulse <pulse@example.com>"
+            )
+        return self
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> Self:

@@ -43,6 +43,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/me/password"): Route(
         USER, body={"current_password": "not-the-password", "new_password": "whatever-1234"}
     ),
+    ("GET", "/api/me/notifications"): Route(USER),
+    ("PUT", "/api/me/notifications"): Route(USER, body={"email": False}),
     ("GET", "/api/users"): Route(ADMIN),
     ("POST", "/api/users"): Route(ADMIN, body={}),
     ("PATCH", "/api/users/{}"): Route(ADMIN, scoped=True, body={"role": "viewer"}),

@@ -12,7 +12,7 @@ from pulse_core import names
 from pulse_core.config import Settings
 from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
-from workers import jobs, lease
+from workers import jobs, lease, mail
 from workers.metrics import WorkerMetrics
 
 MAX_TRIES = 5
@@ -82,6 +82,12 @@ def worker_settings(settings: Settings, metrics: WorkerMetrics | None = None) ->
             second=0,
             run_at_startup=True,
             keep_result=KEEP_RESULT_SECONDS,
+        ),
+        cron(
+            mail.send_notifications,
+            name=names.JOB_SEND_MAIL,
+            second=_every(settings.mail_poll_seconds),
+            keep_result=CRON_KEEP_RESULT_SECONDS,
         ),
     ]
     if settings.demo:

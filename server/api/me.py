@@ -1,11 +1,12 @@
-"""Who the caller is (their user and marketer), and changing their own password."""
+"""Who the caller is (their user and marketer), their own password and email notifications."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from pulse_data import users
+from pulse_core.names import AuditAction
+from pulse_data import audit, notifications, users
 from pulse_data.campaigns import marketer_name
 from pulse_data.users import MAX_PASSWORD_LENGTH, AccountError, UserChange
 from server.api.users import refuse
@@ -20,6 +21,14 @@ class PasswordChange(BaseModel):
 
     current_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
     new_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+
+
+class Notifications(BaseModel):
+    """What the caller is told about by email (docs/notifications.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: StrictBool
 
 
 @router.get("/me")
@@ -57,3 +66,27 @@ async def change_password(body: PasswordChange, caller: CurrentUser, state: Stat
     except AccountError as exc:
         refuse(exc)
     return Response(status_code=204)
+
+
+@router.get("/me/notifications")
+async def my_notifications(caller: CurrentUser, session: SessionDep) -> Notifications:
+    return Notifications(email=await notifications.email_enabled(session, caller.user_id))
+
+
+@router.put("/me/notifications", responses={code: {"model": ErrorOut} for code in (401, 422)})
+async def set_my_notifications(
+    body: Notifications, caller: CurrentUser, state: StateDep
+) -> Notifications:
+    """Turn the caller's emails on or off: any role may, for themselves."""
+    async with state.db.writer() as session:
+        if await notifications.email_enabled(session, caller.user_id) != body.email:
+            await notifications.set_email(session, caller.user_id, body.email)
+            await audit.record(
+                session,
+                marketer_id=caller.marketer_id,
+                actor=caller.actor,
+                action=AuditAction.NOTIFICATIONS_CHANGED,
+                detail={"email": body.email},
+            )
+            await session.commit()
+    return body
