@@ -6,7 +6,8 @@ selection); it knows nothing of actions, the network or the window around it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -23,27 +24,34 @@ from desktop.client.models import Campaign
 from desktop.client.store import CampaignStore
 from desktop.ui.campaign_model import (
     COL_TITLE,
+    COLUMNS,
     CampaignFilterProxy,
     CampaignTableModel,
+    Column,
     StateFilter,
 )
+from pulse_core.stats import CampaignState
 
 LOADING_TEXT = "Loading your campaigns…"
 NO_MATCH_TEXT = "No campaign matches the search and filter."
 EMPTY_TEXT = "No campaigns yet."
+_SELECT_ROW = (
+    QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+)
 
 
 class CampaignGrid(QWidget):
     """The live table of one marketer's campaigns, with its filters."""
 
     selectionChanged = Signal()
-    openRequested = Signal()  # a double click (or Enter) on a row
+    openRequested = Signal()  # a double click, Enter or Return on a row
     countsChanged = Signal(int, int)  # shown, total
 
     def __init__(self, store: CampaignStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
         self.loaded = False
+        self.size_columns_on_load = True  # False once a saved column layout is restored
         self.empty_text = EMPTY_TEXT
         self.model = CampaignTableModel(store, self)
         self.proxy = CampaignFilterProxy(self)
@@ -66,7 +74,9 @@ class CampaignGrid(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COL_TITLE, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Shift/Ctrl-click and Ctrl+A select several rows, to copy them; the actions on one
+        # campaign apply only while exactly one row is selected (`selected_campaign`).
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.verticalHeader().setVisible(False)
@@ -91,6 +101,10 @@ class CampaignGrid(QWidget):
         selection = self.table.selectionModel()
         selection.selectionChanged.connect(lambda *_: self.selectionChanged.emit())
         self.table.doubleClicked.connect(lambda _index: self.openRequested.emit())
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            enter = QShortcut(QKeySequence(key), self.table)
+            enter.setContext(Qt.ShortcutContext.WidgetShortcut)
+            enter.activated.connect(self.openRequested)
         self.table.customContextMenuRequested.connect(self._context_menu)
         for signal in (
             self.proxy.rowsInserted,
@@ -108,20 +122,51 @@ class CampaignGrid(QWidget):
         if first_load:
             campaigns = self.proxy.presorted(campaigns)
         self.store.replace_all(campaigns)
-        if first_load and campaigns:
-            self.table.resizeColumnsToContents()
-            self.table.setColumnWidth(COL_TITLE, max(180, self.table.columnWidth(COL_TITLE)))
+        if first_load and campaigns and self.size_columns_on_load:
+            self.size_columns()
         self.loaded = True
         self.update_counts()
         self.selectionChanged.emit()
 
+    def size_columns(self) -> None:
+        """Fit the columns to their contents, the campaign title at least 180 pixels wide."""
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(COL_TITLE, max(180, self.table.columnWidth(COL_TITLE)))
+
+    # ---- what is shown --------------------------------------------------------------------
+
+    def visible_columns(self) -> list[Column]:
+        """The columns shown, in the order they appear (moved and hidden ones considered)."""
+        header = self.table.horizontalHeader()
+        logical = (header.logicalIndex(visual) for visual in range(header.count()))
+        return [COLUMNS[n] for n in logical if not header.isSectionHidden(n)]
+
+    def shown_campaigns(self) -> list[Campaign]:
+        """The rows that pass the search and filter, in the grid's sort order."""
+        proxy, rows = self.proxy, self.store.rows
+        return [rows[proxy.mapToSource(proxy.index(r, 0)).row()] for r in range(proxy.rowCount())]
+
     # ---- selection ----------------------------------------------------------------------
 
+    def _selected_rows(self) -> list[int]:
+        """The proxy rows with a selected cell, top to bottom."""
+        rows: set[int] = set()
+        selection = self.table.selectionModel().selection()
+        for selected in (selection.at(i) for i in range(selection.count())):
+            rows.update(range(selected.top(), selected.bottom() + 1))
+        return sorted(rows)
+
+    def selected_campaigns(self) -> list[Campaign]:
+        """The selected rows' campaigns, in the grid's order."""
+        proxy, rows = self.proxy, self.store.rows
+        return [rows[proxy.mapToSource(proxy.index(r, 0)).row()] for r in self._selected_rows()]
+
     def selected_campaign(self) -> Campaign | None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows:
+        """The selected campaign while exactly one row is selected, else None."""
+        rows = self._selected_rows()
+        if len(rows) != 1:
             return None
-        campaign = self.proxy.campaign(rows[0])
+        campaign = self.proxy.campaign(self.proxy.index(rows[0], 0))
         return self.store.get(campaign.id) if campaign else None
 
     def select_campaign(self, campaign_id: int) -> bool:
@@ -133,7 +178,7 @@ class CampaignGrid(QWidget):
             self.state_filter.setCurrentIndex(0)
             self.search.clear()
             index = self._proxy_index(row)
-        self.table.selectRow(index.row())
+        self.table.selectionModel().setCurrentIndex(index, _SELECT_ROW)
         self.table.scrollTo(index)
         return True
 
@@ -143,14 +188,16 @@ class CampaignGrid(QWidget):
     def _context_menu(self, point: QPoint) -> None:
         index = self.table.indexAt(point)
         if index.isValid():
-            self.table.selectRow(index.row())
+            if index.row() not in self._selected_rows():
+                self.table.selectionModel().setCurrentIndex(index, _SELECT_ROW)
             self.context_menu.popup(self.table.viewport().mapToGlobal(point))
 
     # ---- filters and counts -------------------------------------------------------------
 
     def _filter_changed(self, *_args: object) -> None:
         self.proxy.set_text(self.search.text())
-        self.proxy.set_state(self.state_filter.currentData())
+        state = self.state_filter.currentData()  # Qt gives the enum back as its str value
+        self.proxy.set_state(CampaignState(state) if state else None)
         self.update_counts()
 
     def update_counts(self, *_args: object) -> None:
