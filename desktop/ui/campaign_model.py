@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from PySide6.QtCore import (
@@ -23,6 +24,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from desktop.client.export import Cell, money_cell
 from desktop.client.models import Campaign
 from desktop.client.store import CampaignStore, Change, RowChanged, RowsInserted, RowsRemoved
 from pulse_core.stats import CampaignState, PopulationStatus
@@ -72,6 +74,7 @@ class Column:
     text: Callable[[Campaign], str]
     numeric: bool = False
     tip: str = ""
+    plain: Callable[[Campaign], Cell] | None = None  # for spreadsheets (None: the text)
 
 
 def _stat(name: str, header: str, money: bool = False, tip: str = "") -> Column:
@@ -79,7 +82,13 @@ def _stat(name: str, header: str, money: bool = False, tip: str = "") -> Column:
         return getattr(c.stats, name)
 
     fmt = _money if money else _count
-    return Column(header, name, raw, lambda c: fmt(raw(c)), numeric=True, tip=tip)
+    value = attrgetter(f"stats.{name}")
+
+    def cents(c: Campaign) -> str:
+        return money_cell(value(c))
+
+    plain = cents if money else value  # a count as the int itself: fast, and written as digits
+    return Column(header, name, raw, lambda c: fmt(raw(c)), numeric=True, tip=tip, plain=plain)
 
 
 COLUMNS: tuple[Column, ...] = (

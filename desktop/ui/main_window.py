@@ -23,8 +23,10 @@ from desktop.client.models import Campaign
 from desktop.client.store import Change, RowChanged
 from desktop.ui.actions import CampaignActions
 from desktop.ui.bridge import ClientBridge
+from desktop.ui.columns import ColumnLayout
 from desktop.ui.commands import CampaignCommands
 from desktop.ui.detail_view import CampaignDetailView
+from desktop.ui.export_action import SpreadsheetActions
 from desktop.ui.flash_banner import FlashBanner
 from desktop.ui.grid import CampaignGrid, count_text
 from desktop.ui.preferences import Preferences
@@ -76,6 +78,8 @@ class MainWindow(QMainWindow):
         self.live_seq: int | None = None  # the marketer topic's seq once subscribed
 
         self.grid = CampaignGrid(self.store)
+        self.columns = ColumnLayout(self.grid, preferences, bridge.server_url, user.email, self)
+        self.spreadsheet = SpreadsheetActions(self.grid, self)
         self.campaign_actions = CampaignActions(self)
         self.commands = CampaignCommands(bridge, self.dashboard, self)
         self._build_window_actions()
@@ -189,10 +193,16 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.spreadsheet.export)
+        file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
         file_menu.addAction(self.reconnect_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        self.menuBar().addMenu("&Edit").addAction(self.spreadsheet.copy)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.columns.choose_action)
+        view_menu.addAction(self.columns.reset_action)
         campaign_menu = self.menuBar().addMenu("&Campaign")
         context_menu = self.grid.context_menu
         for action in self.campaign_actions.for_selection():
@@ -218,6 +228,7 @@ class MainWindow(QMainWindow):
         self.grid.selectionChanged.connect(self._update_actions)
         self.grid.openRequested.connect(self.open_selected)
         self.grid.countsChanged.connect(self._show_counts)
+        self.spreadsheet.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.banner.campaignClicked.connect(self.select_campaign)
         self.store.add_listener(self._on_store_change)
         tray = self.tray
@@ -363,6 +374,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.preferences.save_window_state("main", self.saveGeometry())
+        self.columns.save()
         if self.alert_settings.close_to_tray and self.tray.available:
             event.ignore()
             self.hide()
@@ -375,6 +387,7 @@ class MainWindow(QMainWindow):
         for view in list(self.details.values()):
             view.close()
         self._coalesce.stop()
+        self.columns.save()
         self.connection_label.stop()
         self.grid.detach()
         self.tray.hide()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import quote
+
 from PySide6.QtCore import QByteArray, QSettings
 
 from desktop.client.alerts import AlertKind, AlertSettings
@@ -21,8 +24,24 @@ def _user_key(email: str) -> str:
     return "users/" + "".join(c if c.isalnum() else "_" for c in email.lower())
 
 
+def _account_key(server_url: str, email: str) -> str:
+    """One settings group per account: a server and an email (one key, whatever they hold)."""
+    account = f"{server_url.strip().rstrip('/').lower()} {email.strip().lower()}"
+    return "accounts/" + quote(account, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class SavedColumns:
+    """A grid's saved column layout: format version, the columns it knew, the header state."""
+
+    version: int
+    fields: tuple[str, ...]  # the model's columns, in model order, when it was saved
+    header: QByteArray  # QHeaderView.saveState(): order, widths, hidden, sort
+
+
 class Preferences:
-    """Server and email of the last sign-in; alert settings per user; window geometry."""
+    """Server and email of the last sign-in; alert settings per user; window geometry;
+    column layouts per account."""
 
     def __init__(self, settings: QSettings) -> None:
         self._settings = settings
@@ -83,6 +102,28 @@ class Preferences:
 
     def save_window_state(self, name: str, state: QByteArray) -> None:
         self._settings.setValue(f"window/{name}", state)
+
+    def column_layout(self, server_url: str, email: str) -> SavedColumns | None:
+        base = _account_key(server_url, email) + "/columns"
+        header = self._settings.value(f"{base}/header")
+        if not isinstance(header, QByteArray):
+            return None
+        try:
+            version = int(str(self._settings.value(f"{base}/version")))
+        except ValueError:
+            return None
+        fields = str(self._settings.value(f"{base}/fields", "") or "")
+        return SavedColumns(version, tuple(fields.split(",")), header)
+
+    def save_column_layout(self, server_url: str, email: str, layout: SavedColumns | None) -> None:
+        """Keep `layout` for the account; None forgets it."""
+        base = _account_key(server_url, email) + "/columns"
+        if layout is None:
+            self._settings.remove(base)
+            return
+        self._settings.setValue(f"{base}/version", layout.version)
+        self._settings.setValue(f"{base}/fields", ",".join(layout.fields))
+        self._settings.setValue(f"{base}/header", layout.header)
 
     def sync(self) -> None:
         self._settings.sync()
