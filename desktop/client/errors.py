@@ -15,6 +15,10 @@ class ClientError(Exception):
 class AuthError(ClientError):
     """Wrong email or password, or the login token expired (HTTP 401, close code 4401)."""
 
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message, status=status)
+        self.reason = reason  # the server's own words (a 401's detail): why, for example logout
+
 
 class UnreachableError(ClientError):
     """The server did not answer: wrong address, server down or network trouble."""
@@ -34,3 +38,21 @@ class BadRequestError(ClientError):
 
 class ServerError(ClientError):
     """The server failed (HTTP 5xx) or answered something this client does not understand."""
+
+
+class ForbiddenError(ClientError):
+    """Signed in, but the user's role may not do this (HTTP 403); the message says why."""
+
+
+class ValidationError(BadRequestError):
+    """The server refused named fields (HTTP 422): `problems` holds each (location, message)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        problems: tuple[tuple[tuple[str | int, ...], str], ...] = (),
+    ) -> None:
+        super().__init__(message, status=status)
+        self.problems = problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from desktop.client.campaign_forms import cents_of, money
 from desktop.client.models import EventFrame
 from pulse_core.names import EventName
 from pulse_core.stats import CampaignStats
@@ -29,6 +30,22 @@ REASON_LABELS = {
     "offers_refreshed": "Offer refresh finished",
     "offers_activated": "Pending offers went live",
     "ad_activity": "Ad activity",
+    "created": "Campaign created",
+    "edited": "Campaign edited",
+    "paused": "Campaign paused",
+    "resumed": "Campaign resumed",
+    "archived": "Campaign archived",
+    "deposit": "Deposit received",
+}
+# What a person did, for "Launched by Bob Baker".
+DONE_BY = {
+    "launched": "Launched",
+    "created": "Created",
+    "edited": "Edited",
+    "paused": "Paused",
+    "resumed": "Resumed",
+    "archived": "Archived",
+    "deposit": "Deposit",
 }
 
 
@@ -62,13 +79,27 @@ def describe(frame: EventFrame, before: CampaignStats | None) -> str:
     if frame.event == EventName.TARGET_POPULATED:
         headline = "Target populated"
     elif frame.event == EventName.OFFERS_CREATED:
-        headline = f"{frame.count or 0:,} offers created"
+        headline = f"{frame.count or 0:,} offers created" + _asked_by(frame)
     elif frame.reason == "offers_refreshed":
-        headline = f"Offer refresh finished: {frame.created or 0:,} new"
+        headline = f"Offer refresh finished: {frame.created or 0:,} new" + _asked_by(frame)
+    elif frame.actor and frame.reason in DONE_BY:
+        headline = f"{DONE_BY[frame.reason]}{_deposited(frame, before)} by {frame.actor}"
     else:
         headline = REASON_LABELS.get(frame.reason or "", "Campaign updated")
     changes = stat_changes(before, frame.stats)
     return headline + (": " + ", ".join(changes) if changes else "")
+
+
+def _asked_by(frame: EventFrame) -> str:
+    return f" (asked by {frame.actor})" if frame.actor else ""
+
+
+def _deposited(frame: EventFrame, before: CampaignStats | None) -> str:
+    """` of $500.00` for a deposit whose amount shows in the balance, else nothing."""
+    if frame.reason != "deposit" or before is None or frame.stats is None:
+        return ""
+    amount = cents_of(frame.stats.balance) - cents_of(before.balance)
+    return f" of {money(amount)}" if amount > 0 else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pulse_core.names import EventName, UpdateReason
+from pulse_core.roles import Role
 from pulse_core.stats import CampaignState, CampaignStats, PopulationStatus
 from pulse_core.topics import marketer_topic
 
@@ -19,6 +20,8 @@ class UserSession:
     email: str
     marketer_id: int
     marketer_name: str | None = None
+    role: Role | None = None  # None: the server did not say (it checks every write anyway)
+    name: str = ""  # the person's name
 
     @property
     def display_name(self) -> str:
@@ -133,6 +136,20 @@ _ROW_CHANGES = frozenset(
 )
 
 
+def role_from(value: Any) -> Role | None:
+    """The role a login or profile answer gives, or None when it gives none this client knows."""
+    try:
+        return Role(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def actor_name(value: Any) -> str | None:
+    """The name in an event's `actor` (`{"id", "name"}`), or None."""
+    name = value.get("name") if isinstance(value, dict) else None
+    return name if isinstance(name, str) and name.strip() else None
+
+
 def _optional_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -152,6 +169,7 @@ class EventFrame:
     created: int | None = None
     request_id: str | None = None
     replayed: bool = False
+    actor: str | None = None  # the name of the person who caused it, when one did
 
     @classmethod
     def from_wire(cls, data: dict[str, Any], *, replayed: bool = False) -> EventFrame:
@@ -171,6 +189,7 @@ class EventFrame:
             created=int(created) if created is not None else None,
             request_id=str(request_id) if request_id is not None else None,
             replayed=replayed,
+            actor=actor_name(data.get("actor")),
         )
 
     @property

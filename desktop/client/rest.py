@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from desktop.client import network
+from desktop.client.campaign_forms import CampaignDetails, TargetChoice
 from desktop.client.errors import (
     AuthError,
     BadRequestError,
     ClientError,
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     ServerError,
     UnreachableError,
+    ValidationError,
 )
-from desktop.client.models import Campaign, EventFrame, UserSession, marketer_name_from
+from desktop.client.models import (
+    Campaign,
+    EventFrame,
+    UserSession,
+    marketer_name_from,
+    role_from,
+)
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
 HISTORY_PAGE = 100
@@ -71,6 +81,8 @@ class RestClient:
                 email=str(user.get("email") or email),
                 marketer_id=int(user["marketer_id"]),
                 marketer_name=marketer_name_from(data),
+                role=role_from(user.get("role")),
+                name=str(user.get("name") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ServerError(
@@ -90,6 +102,18 @@ class RestClient:
                 return name
         return None
 
+    async def profile(self, user: UserSession) -> UserSession:
+        """`user` with the role, name and marketer's name of `GET /api/me`."""
+        data = await self._request("GET", "/api/me")
+        if not isinstance(data, dict):
+            raise ServerError("The server's answer to GET /api/me is not an object.")
+        return replace(
+            user,
+            role=role_from(data.get("role")) or user.role,
+            name=str(data.get("name") or user.name),
+            marketer_name=marketer_name_from(data) or user.marketer_name,
+        )
+
     async def campaigns(self) -> list[Campaign]:
         data = await self._request("GET", "/api/campaigns")
         items = data.get("items", []) if isinstance(data, dict) else data
@@ -105,6 +129,33 @@ class RestClient:
     async def refresh_offers(self, campaign_id: int) -> dict[str, Any]:
         """Start an offer refresh; the answer has `message` and `request_id`."""
         return dict(await self._request("POST", f"/api/campaigns/{campaign_id}/refresh-offers"))
+
+    async def targets(self) -> list[TargetChoice]:
+        data = await self._request("GET", "/api/targets")
+        return [TargetChoice.from_wire(item) for item in data]
+
+    async def campaign_details(self, campaign_id: int) -> CampaignDetails:
+        """One campaign with its bids (the list of campaigns carries none)."""
+        return CampaignDetails.from_wire(
+            await self._request("GET", f"/api/campaigns/{campaign_id}")
+        )
+
+    async def create_campaign(self, body: dict[str, Any]) -> Campaign:
+        return Campaign.from_wire(await self._request("POST", "/api/campaigns", json=body))
+
+    async def edit_campaign(self, campaign_id: int, body: dict[str, Any]) -> Campaign:
+        path = f"/api/campaigns/{campaign_id}"
+        return Campaign.from_wire(await self._request("PATCH", path, json=body))
+
+    async def change_state(self, campaign_id: int, action: str) -> Campaign:
+        """`action` is `pause`, `resume` or `archive`; the answer is the changed campaign."""
+        path = f"/api/campaigns/{campaign_id}/{action}"
+        return Campaign.from_wire(await self._request("POST", path))
+
+    async def deposit(self, campaign_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Add money; the answer has `amount_cents` and `balance_cents`."""
+        path = f"/api/campaigns/{campaign_id}/deposits"
+        return dict(await self._request("POST", path, json=body))
 
     async def events(
         self, topic: str, *, after: int | None = None, limit: int = HISTORY_PAGE
@@ -153,6 +204,21 @@ def _detail(response: httpx.Response) -> str:
     return str(detail) if detail is not None else ""
 
 
+def _problems(response: httpx.Response) -> tuple[tuple[tuple[str | int, ...], str], ...]:
+    """Each (location, message) of a 422's `detail` list."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return ()
+    if not isinstance(detail, list):
+        return ()
+    return tuple(
+        (tuple(item.get("loc") or ()), str(item.get("msg", "")))
+        for item in detail
+        if isinstance(item, dict)
+    )
+
+
 def _decode(response: httpx.Response, *, login: bool) -> Any:
     status = response.status_code
     if status < 300:
@@ -173,7 +239,13 @@ def _decode(response: httpx.Response, *, login: bool) -> Any:
             else "Your session has expired. Enter your password to continue."
         )
         raise AuthError(message, status=status)
-    if status == 404:
+    if status == 403:
+        error, message = ForbiddenError, detail or "Your role may not do this."
+    elif status == 422:
+        raise ValidationError(
+            detail or "The server refused the input.", status=status, problems=_problems(response)
+        )
+    elif status == 404:
         error, message = NotFoundError, detail or "Not found: it may have been removed."
     elif status == 409:
         error, message = ConflictError, detail or "That action does not fit the campaign's state."

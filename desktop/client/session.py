@@ -13,7 +13,8 @@ import logging
 from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
-from desktop.client.errors import AuthError, NotFoundError
+from desktop.client.campaign_forms import CampaignDetails, TargetChoice
+from desktop.client.errors import AuthError, ClientError, NotFoundError
 from desktop.client.fetches import SerialFetches
 from desktop.client.live import LiveClient, LiveListener
 from desktop.client.models import Campaign, EventFrame, UserSession
@@ -65,6 +66,9 @@ class PulseSession:
                 name = await self.rest.marketer_name()
                 if name:
                     user = UserSession(**{**_fields(user), "marketer_name": name})
+        if user.role is None:  # a login answer without the role: the profile has it
+            with contextlib.suppress(ClientError):
+                user = await self.rest.profile(user)
         if self.user is not None and self.live is not None:
             self.live.set_token(user.token)  # signed in again after the token expired
         self.user = user
@@ -118,6 +122,35 @@ class PulseSession:
         answer = await self._call(self.rest.refresh_offers(campaign_id))
         request_id = answer.get("request_id")
         return str(answer.get("message") or ""), str(request_id) if request_id else None
+
+    # ---- changing campaigns: each answer goes to the grid at once (its event follows) -----
+
+    async def targets(self) -> list[TargetChoice]:
+        targets: list[TargetChoice] = await self._call(self.rest.targets())
+        return targets
+
+    async def campaign_details(self, campaign_id: int) -> CampaignDetails:
+        details: CampaignDetails = await self._call(self.rest.campaign_details(campaign_id))
+        return details
+
+    async def create_campaign(self, body: dict[str, Any]) -> Campaign:
+        return self._changed(await self._call(self.rest.create_campaign(body)))
+
+    async def edit_campaign(self, campaign_id: int, body: dict[str, Any]) -> Campaign:
+        return self._changed(await self._call(self.rest.edit_campaign(campaign_id, body)))
+
+    async def change_state(self, campaign_id: int, action: str) -> Campaign:
+        """Pause, resume or archive (`action`)."""
+        return self._changed(await self._call(self.rest.change_state(campaign_id, action)))
+
+    async def deposit(self, campaign_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Add money; the new balance reaches the grid with the deposit's event."""
+        answer: dict[str, Any] = await self._call(self.rest.deposit(campaign_id, body))
+        return answer
+
+    def _changed(self, campaign: Campaign) -> Campaign:
+        self.listener.on_campaign(campaign)
+        return campaign
 
     async def history(
         self, campaign_id: int, *, after: int | None = None, limit: int = 100
