@@ -101,6 +101,8 @@ def shoot(url: str, settings_dir: Path, detail: bool) -> None:
     if target is not None:
         window.select_campaign(target.id)
         window.launch_action.trigger()
+        if window.flows.dialog is not None:
+            window.flows.dialog.accept()  # Launch, in the launch confirmation
         recent = window.dashboard.flashes.recent
         wait_until(lambda: any("offers created" in f.text for f in recent), 30)
         window.dashboard.flashes.clear()

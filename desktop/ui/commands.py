@@ -7,14 +7,25 @@ actions stay disabled until the answer comes back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.client.access import forbidden_text
+from desktop.client.campaign_forms import money
 from desktop.client.dashboard import Dashboard
-from desktop.client.errors import ClientError
+from desktop.client.errors import ClientError, ForbiddenError
+from desktop.client.flashes import Flash, FlashLevel
 from desktop.client.models import Campaign
-from desktop.ui.bridge import ClientBridge
+from desktop.ui.bridge import ClientBridge, Done
+
+# pause / resume / archive: the route's last word, the verb for errors, the flash on success.
+STATE_CHANGES = {
+    "pause": ("pause", "paused"),
+    "resume": ("resume", "resumed"),
+    "archive": ("archive", "archived"),
+}
 
 
 class CampaignCommands(QObject):
@@ -69,9 +80,75 @@ class CampaignCommands(QObject):
 
         self.bridge.refresh_offers(campaign.id, done)
 
+    # ---- changes from the dialogs and the state actions ---------------------------------
 
-def error_text(error: BaseException, verb: str) -> str:
+    def create(self, body: dict[str, Any], done: Done) -> None:
+        """Create a campaign; `done(campaign, error)` lets the dialog show a refusal."""
+
+        def created(campaign: Any, error: BaseException | None) -> None:
+            if error is None:
+                self._say("Campaign created", campaign.id, FlashLevel.SUCCESS)
+            done(campaign, error)
+
+        self.bridge.call(self.bridge.session.create_campaign(body), created)
+
+    def edit(self, campaign: Campaign, body: dict[str, Any], done: Done) -> None:
+        self._request(
+            campaign,
+            self.bridge.session.edit_campaign(campaign.id, body),
+            lambda _answer: "Changes saved",
+            done,
+        )
+
+    def change_state(self, campaign: Campaign, action: str) -> None:
+        """Pause, resume or archive (`action`); the flash says how it went."""
+        verb, done_word = STATE_CHANGES[action]
+
+        def done(_answer: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self.dashboard.failed(error_text(error, verb), campaign.id)
+
+        self._request(
+            campaign,
+            self.bridge.session.change_state(campaign.id, action),
+            lambda _answer: f"Campaign {done_word}",
+            done,
+        )
+
+    def deposit(self, campaign: Campaign, body: dict[str, Any], done: Done) -> None:
+        self._request(
+            campaign,
+            self.bridge.session.deposit(campaign.id, body),
+            lambda answer: (
+                f"Deposit of {money(int(answer.get('amount_cents') or 0))} added: "
+                f"balance {money(int(answer.get('balance_cents') or 0))}"
+            ),
+            done,
+        )
+
+    def _request(
+        self, campaign: Campaign, coro: Any, success: Callable[[Any], str], done: Done
+    ) -> None:
+        """Send `coro` for `campaign` (busy meanwhile); flash `success(answer)` when it works."""
+        self._start(campaign.id)
+
+        def finished(answer: Any, error: BaseException | None) -> None:
+            self._finish(campaign.id)
+            if error is None:
+                self._say(success(answer), campaign.id, FlashLevel.SUCCESS)
+            done(answer, error)
+
+        self.bridge.call(coro, finished)
+
+    def _say(self, text: str, campaign_id: int, level: FlashLevel = FlashLevel.INFO) -> None:
+        title = self.dashboard.title_of(campaign_id)
+        self.dashboard.flashes.push(Flash(text, level, campaign_id, title))
+
+
+def error_text(error: BaseException, verb: str, what: str = "the campaign") -> str:
     """What to tell the user about a failed request to `verb` a campaign."""
+    if isinstance(error, ForbiddenError):
+        return forbidden_text(f"{verb} {what}", error.message)
     if isinstance(error, ClientError):
         return error.message
-    return f"Could not {verb} the campaign: {error}"
+    return f"Could not {verb} {what}: {error}"

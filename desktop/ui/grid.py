@@ -34,7 +34,11 @@ from pulse_core.stats import CampaignState
 
 LOADING_TEXT = "Loading your campaigns…"
 NO_MATCH_TEXT = "No campaign matches the search and filter."
-EMPTY_TEXT = "No campaigns yet."
+EMPTY_TEXT = "No campaigns yet. Create one with Campaign → New Campaign (Ctrl+N)."
+VIEWER_EMPTY_TEXT = (
+    "No campaigns yet. A manager or an admin of your company creates them; "
+    "they will appear here by themselves."
+)
 _SELECT_ROW = (
     QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
 )

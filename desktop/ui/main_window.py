@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
+from desktop.client.access import may_create
 from desktop.client.alerts import AlertRouter, AlertSettings, WindowContext
 from desktop.client.dashboard import Dashboard
 from desktop.client.live import LinkStatus
@@ -23,12 +24,13 @@ from desktop.client.models import Campaign
 from desktop.client.store import Change, RowChanged
 from desktop.ui.actions import CampaignActions
 from desktop.ui.bridge import ClientBridge
+from desktop.ui.campaign_flows import CampaignFlows
 from desktop.ui.columns import ColumnLayout
 from desktop.ui.commands import CampaignCommands
 from desktop.ui.detail_view import CampaignDetailView
 from desktop.ui.export_action import SpreadsheetActions
 from desktop.ui.flash_banner import FlashBanner
-from desktop.ui.grid import CampaignGrid, count_text
+from desktop.ui.grid import VIEWER_EMPTY_TEXT, CampaignGrid, count_text
 from desktop.ui.preferences import Preferences
 from desktop.ui.resources import app_icon
 from desktop.ui.settings_dialog import AlertSettingsDialog
@@ -80,8 +82,19 @@ class MainWindow(QMainWindow):
         self.grid = CampaignGrid(self.store)
         self.columns = ColumnLayout(self.grid, preferences, bridge.server_url, user.email, self)
         self.spreadsheet = SpreadsheetActions(self.grid, self)
-        self.campaign_actions = CampaignActions(self)
+        self.campaign_actions = CampaignActions(self, role=user.role)
         self.commands = CampaignCommands(bridge, self.dashboard, self)
+        self.flows = CampaignFlows(
+            self,
+            bridge,
+            self.commands,
+            self.campaign_actions,
+            self.store,
+            self.selected_campaign,
+            self.select_campaign,
+        )
+        if not may_create(user.role):
+            self.grid.empty_text = VIEWER_EMPTY_TEXT
         self._build_window_actions()
         self._build_widgets()
         self._build_menus()
@@ -163,8 +176,12 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("actions")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.addAction(self.campaign_actions.new)
+        toolbar.addSeparator()
         for action in self.campaign_actions.for_selection():
             toolbar.addAction(action)
+        toolbar.addAction(self.campaign_actions.pause)
+        toolbar.addAction(self.campaign_actions.resume)
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Show "))
         toolbar.addWidget(self.grid.state_filter)
@@ -205,10 +222,19 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.columns.reset_action)
         campaign_menu = self.menuBar().addMenu("&Campaign")
         context_menu = self.grid.context_menu
+        campaign_menu.setToolTipsVisible(True)  # a disabled action's tooltip says why
+        context_menu.setToolTipsVisible(True)
+        campaign_menu.addAction(self.campaign_actions.new)
+        campaign_menu.addSeparator()
         for action in self.campaign_actions.for_selection():
             campaign_menu.addAction(action)
             if action is self.campaign_actions.details:
                 context_menu.addSeparator()
+            context_menu.addAction(action)
+        campaign_menu.addSeparator()
+        context_menu.addSeparator()
+        for action in self.campaign_actions.for_changes():
+            campaign_menu.addAction(action)
             context_menu.addAction(action)
 
     def _connect(self) -> None:
@@ -221,7 +247,7 @@ class MainWindow(QMainWindow):
         bridge.campaignGone.connect(self.store.remove)
         bridge.tokenExpired.connect(self.passwordNeeded)
         bridge.serverError.connect(self._on_server_error)
-        self.campaign_actions.launch.triggered.connect(self.launch_selected)
+        # Launch asks first (self.flows); launch_selected() launches without asking.
         self.campaign_actions.refresh.triggered.connect(self.refresh_selected)
         self.campaign_actions.details.triggered.connect(self.open_selected)
         self.commands.busyChanged.connect(self._update_actions)

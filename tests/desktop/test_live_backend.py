@@ -73,6 +73,7 @@ def test_second_user_sees_launch_flashes_and_offer_count_without_a_click(
     alice.window.select_campaign(campaign.id)
     assert alice.window.launch_action.isEnabled()
     alice.window.launch_action.trigger()
+    alice.window.flows.dialog.confirm()  # Launch asks first (test_campaign_flows.py)
     qtbot.waitUntil(lambda: messages.LAUNCHED_POPULATING in flashes(alice), timeout=SLOW)
 
     def offers_flash() -> str | None:
