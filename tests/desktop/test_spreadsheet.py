@@ -250,6 +250,7 @@ def test_a_layout_saved_with_other_columns_applies_by_name(
     assert header.visualIndex(COL_PENDING_OFFERS) < header.visualIndex(COL_BALANCE)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the desktop is the point
 def test_export_of_a_real_account_matches_its_grid(
     live_backend: LiveBackend, qtbot: Any, tmp_path: Path
 ) -> None:
