@@ -33,7 +33,7 @@ def documents_folder() -> Path:
 
 
 class SpreadsheetActions(QObject):
-    """Export CSV… (Ctrl+E, Ctrl+Shift+S) and Copy (Ctrl+C) of the campaign grid."""
+    """Export CSV… (Ctrl+Shift+E, Ctrl+Shift+S) and Copy (Ctrl+C) of the campaign grid."""
 
     message = Signal(str)  # what was done, for the status bar
 
@@ -45,9 +45,10 @@ class SpreadsheetActions(QObject):
         self.error_box: QMessageBox | None = None
 
         self.export = QAction("&Export CSV…", self)
-        self.export.setShortcuts([QKeySequence("Ctrl+E"), QKeySequence("Ctrl+Shift+S")])
+        # Not Ctrl+E: that is Edit Campaign.
+        self.export.setShortcuts([QKeySequence("Ctrl+Shift+E"), QKeySequence("Ctrl+Shift+S")])
         tip = "Save the campaigns shown, with the columns shown, as a CSV file"
-        self.export.setToolTip(f"{tip} (Ctrl+E)")
+        self.export.setToolTip(f"{tip} (Ctrl+Shift+E)")
         self.export.setStatusTip(tip)
         self.export.triggered.connect(self.export_csv)
         self.copy = QAction("&Copy", self)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QStandardItemModel
+from PySide6.QtGui import QAction, QStandardItemModel
 from PySide6.QtWidgets import QApplication, QFileDialog, QHeaderView
 
 from desktop.client.models import UserSession
@@ -177,6 +177,16 @@ def test_ctrl_c_copies_the_selected_rows_and_enter_opens_one(main_window: Any, q
     assert window.details_action.isEnabled()
     qtbot.keyClick(table, Qt.Key.Key_Return)
     assert list(window.details) == [2]
+
+
+def test_no_two_actions_of_the_window_share_a_shortcut(main_window: Any) -> None:
+    owners: dict[str, list[str]] = {}
+    for action in main_window.findChildren(QAction):
+        if action.shortcutContext() != Qt.ShortcutContext.WidgetShortcut:
+            for key in action.shortcuts():
+                owners.setdefault(key.toString(), []).append(action.text())
+    assert {key: texts for key, texts in owners.items() if len(texts) > 1} == {}
+    assert "Ctrl+Shift+E" in owners and owners["Ctrl+C"] == ["&Copy"]
 
 
 def test_a_failed_export_shows_why_and_leaves_no_file(
