@@ -90,6 +90,8 @@ def _prepare_backend(
         "PULSE_PORT": str(settings.port),
         "PYTHONUNBUFFERED": "1",
     }
+    if settings.smtp_url is None and settings.mail_dir is None:
+        env["PULSE_MAIL_DIR"] = str(data_dir / "mail")  # emails a newcomer can open
     return env, redis
 
 
@@ -108,6 +110,11 @@ class Supervisor:
     ) -> None:
         self.url = server_url(settings.host, settings.port)
         self.data_dir = data_dir
+        self.mail = (
+            f"written to {env['PULSE_MAIL_DIR']}"
+            if "PULSE_SMTP_URL" not in env and env.get("PULSE_MAIL_DIR")
+            else "sent through PULSE_SMTP_URL"
+        )
         self.headless = headless
         self.redis = redis
         self.server = Child("server", pulse_command("server"), env)
@@ -156,6 +163,7 @@ class Supervisor:
             *(f"  {email:<22}{marketer:<14}{role}" for email, marketer, role in DEMO_USERS),
             "",
             f"Data directory: {self.data_dir}",
+            f"Emails (to users who turn them on): {self.mail}",
             "Press Ctrl-C to stop.",
         ]
         console.out.print("\n".join(lines), markup=False)

@@ -36,7 +36,7 @@ from pulse_data.population import populate_target
 from tests.backend import ALICE, BOB, CAROL, DAVE, LiveBackend, free_port, wait_for
 from tests.conftest import TEST_SECRET
 from tests.factories import World, make_campaign, make_population, make_world
-from workers.mail import Mailer, SmtpTransport, mailer_for, parse_smtp_url, send_due
+from workers.mail import Mailer, MailService, SmtpTransport, parse_smtp_url, send_due
 
 SENDER = "Campaign Pulse <pulse@pulse.test>"
 LOGIN, PASSWORD = "pulse@pulse.test", "p@ss:word/1"
@@ -289,14 +289,15 @@ async def test_without_an_smtp_url_emails_are_eml_files_in_the_mail_dir(
     setup = await _setup(db)
     await _archive(db, setup)
     settings = Settings(secret_key=TEST_SECRET, mail_dir=tmp_path / "mail", mail_wait_seconds=0)
-    mailer = mailer_for(settings)
-    assert mailer is not None and mailer.transport.description.startswith("written to")
+    service = MailService(settings)
+    assert service.mailer is not None
+    assert service.mailer.transport.description == f"written to {tmp_path / 'mail'}"
 
-    assert (await send_due(db, mailer, utcnow()))["sent"] == 1
+    assert (await service.run(db, utcnow()))["sent"] == 1
     (path,) = (tmp_path / "mail").glob("*.eml")
     email = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert ANN in str(email["To"]) and "archived" in str(email["Subject"])
-    assert mailer_for(Settings(secret_key=TEST_SECRET)) is None
+    assert MailService(Settings(secret_key=TEST_SECRET)).mailer is None
 
 
 @pytest.fixture
@@ -307,7 +308,7 @@ def settings(settings: Settings, smtp_server: tuple[Inbox, str]) -> Settings:
             "smtp_url": SecretStr(smtp_server[1]),
             "mail_from": SENDER,
             "mail_poll_seconds": 1,
-            "mail_wait_seconds": 1.0,
+            "mail_wait_seconds": 0.0,
         }
     )
 

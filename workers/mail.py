@@ -298,23 +298,30 @@ async def send_due(db: Database, mailer: Mailer, now: datetime) -> dict[str, int
     return counts
 
 
-async def send_notifications(ctx: dict[str, Any]) -> dict[str, Any]:
-    """The cron job: send what is due, and now and then forget old sent rows."""
-    db: Database = ctx["db"]
-    settings: Settings = ctx["settings"]
-    if "mailer" not in ctx:
-        ctx["mailer"] = mailer = mailer_for(settings)
-        if mailer is None:
+class MailService:
+    """A worker's sending, made once at its start (each job gets its own copy of arq's ctx)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.mailer = mailer_for(settings)
+        self.retention = timedelta(days=settings.event_retention_days)
+        self.pruned_at: datetime | None = None
+        if self.mailer is None:
             log.info("email notifications are off: set PULSE_SMTP_URL and PULSE_MAIL_FROM")
         else:
-            log.info("email notifications are %s", mailer.transport.description)
-    now = utcnow()
-    result: dict[str, Any] = {}
-    if ctx["mailer"] is not None:
-        result = await send_due(db, ctx["mailer"], now)
-    last_pruned: datetime | None = ctx.get("mail_pruned_at")
-    if last_pruned is None or now - last_pruned > PRUNE_EVERY:
-        ctx["mail_pruned_at"] = now
-        cutoff = now - timedelta(days=settings.event_retention_days)
-        result["pruned"] = await outbox.prune(db, cutoff)
-    return result
+            log.info("email notifications are %s", self.mailer.transport.description)
+
+    async def run(self, db: Database, now: datetime) -> dict[str, Any]:
+        """Send what is due; once an hour, forget rows older than the event history."""
+        result: dict[str, Any] = {}
+        if self.mailer is not None:
+            result.update(await send_due(db, self.mailer, now))
+        if self.pruned_at is None or now - self.pruned_at > PRUNE_EVERY:
+            self.pruned_at = now
+            result["pruned"] = await outbox.prune(db, now - self.retention)
+        return result
+
+
+async def send_notifications(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The cron job of every worker."""
+    service: MailService = ctx["mail"]
+    return await service.run(ctx["db"], utcnow())

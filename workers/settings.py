@@ -42,6 +42,7 @@ def worker_settings(settings: Settings, metrics: WorkerMetrics | None = None) ->
         ctx["db"] = db
         ctx["publisher"] = EventPublisher(db, ctx["redis"])
         ctx["rng"] = random.Random()
+        ctx["mail"] = mail.MailService(settings)
         await jobs.recover_interrupted_populations(ctx)
 
     async def on_job_start(ctx: dict[str, Any]) -> None:
