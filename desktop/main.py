@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import sys
+
+from desktop.version import app_version
 
 
 def run_desktop(
     server_url: str | None, email: str | None, password: str | None, *, check: bool = False
 ) -> int:
     """Run the app; with a password (e.g. from PULSE_PASSWORD) it signs in without asking."""
+    from desktop.logs import setup_logging
     from desktop.ui.app import run_app  # Qt loads only when the desktop actually runs
 
-    logging.basicConfig(
-        level=os.environ.get("PULSE_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    path = setup_logging()
+    logging.getLogger("desktop").info(
+        "Campaign Pulse %s starting (Python %s, %s); log file %s",
+        app_version(),
+        platform.python_version(),
+        platform.platform(),
+        path,
     )
     return run_app(server_url, email, password, check=check)
 

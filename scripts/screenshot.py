@@ -78,18 +78,22 @@ def save(widget: object, path: Path) -> None:
     print(f"{path.relative_to(ROOT)}: {image.width()}x{image.height()}, {path.stat().st_size:,} B")
 
 
-def shoot(url: str, settings_dir: Path, detail: bool) -> None:
+def shoot(url: str, settings_dir: Path, detail: bool, theme: str = "system") -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from desktop.ui.app import DesktopApp
     from desktop.ui.preferences import Preferences
+    from desktop.ui.theme import apply_theme
     from pulse_core.stats import CampaignState
 
     app = QApplication(sys.argv)
     app.setApplicationDisplayName("Campaign Pulse")
+    apply_theme(theme, app)
     settings = QSettings(str(settings_dir / "settings.ini"), QSettings.Format.IniFormat)
-    controller = DesktopApp(Preferences(settings), quit_app_when_done=False)
+    preferences = Preferences(settings)
+    preferences.set_notifications_offered("alice@acme.example")  # no first-run offer on it
+    controller = DesktopApp(preferences, quit_app_when_done=False)
     controller.start(url, "alice@acme.example", PASSWORD)
     if not wait_until(lambda: controller.window is not None and controller.window.loaded, 30):
         raise SystemExit("the window did not load its campaigns within 30 s")
@@ -127,6 +131,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", help="use this running server instead of starting one")
     parser.add_argument("--detail", action="store_true", help="also save the detail view")
+    parser.add_argument(
+        "--theme", choices=("system", "light", "dark"), default="system", help="View → Theme"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(prefix="pulse-shot-") as tmp:
@@ -136,7 +143,7 @@ def main() -> int:
         if url is None:
             child, url = start_backend(directory)
         try:
-            shoot(url, directory, args.detail)
+            shoot(url, directory, args.detail, args.theme)
         finally:
             if child is not None:
                 child.terminate()

@@ -21,6 +21,7 @@ from desktop.ui.main_window import APP_NAME, MainWindow
 from desktop.ui.preferences import Preferences
 from desktop.ui.resources import app_icon
 from desktop.ui.runner import AsyncRunner
+from desktop.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +219,9 @@ def run_app(
     app.setDesktopFileName("campaign-pulse")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
-    controller = DesktopApp(Preferences(QSettings()))
+    preferences = Preferences(QSettings())
+    apply_theme(preferences.theme, app)
+    controller = DesktopApp(preferences)
     controller.start(server_url, email, password)
     if check:
         _quit_once_a_window_shows(app, controller, expect_main=bool(password))

@@ -27,6 +27,7 @@ from PySide6.QtGui import QBrush, QColor
 from desktop.client.export import Cell, money_cell
 from desktop.client.models import Campaign
 from desktop.client.store import CampaignStore, Change, RowChanged, RowsInserted, RowsRemoved
+from desktop.ui.theme import changed_cell_color
 from pulse_core.stats import CampaignState, PopulationStatus
 
 RAW_ROLE = int(Qt.ItemDataRole.UserRole) + 1
@@ -146,7 +147,7 @@ class CampaignTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.store = store
         self._rows = store.rows
-        self.highlight = QColor(255, 214, 102, 150)
+        self.highlight: QColor = changed_cell_color()  # renewed when the palette changes
         self._highlighted: dict[tuple[int, int], float] = {}  # (campaign id, column) -> until
         self._expire = QTimer(self)
         self._expire.setInterval(250)

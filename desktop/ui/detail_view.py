@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -26,6 +26,7 @@ from desktop.client.models import Campaign, EventFrame
 from desktop.client.store import CampaignStore, Change, RowChanged
 from desktop.ui.bridge import ClientBridge
 from desktop.ui.campaign_model import POPULATION_LABELS
+from desktop.ui.theme import palette_changed, refresh_colors
 from pulse_core.stats import CampaignStats
 from pulse_core.topics import campaign_topic
 
@@ -54,16 +55,19 @@ class CampaignDetailView(QWidget):
         self.heading = QLabel()
         self.heading.setObjectName("detailHeading")
         self.heading.setWordWrap(True)
+        self.heading.setAccessibleName("Campaign summary")
         self.stat_labels: dict[str, QLabel] = {}
         stats_box = QGroupBox("Stats")
         stats_form = QFormLayout(stats_box)
         for name, label in STAT_LABELS.items():
             value = QLabel()
             value.setAlignment(Qt.AlignmentFlag.AlignRight)
+            value.setAccessibleName(label)
             self.stat_labels[name] = value
             stats_form.addRow(label, value)
         self.bands = QLabel()
         self.bands.setWordWrap(True)
+        self.bands.setAccessibleName("Bands")
         stats_form.addRow("Bands", self.bands)
 
         from desktop.ui.stats_chart import StatsChart  # QtCharts loads with the first detail view
@@ -71,7 +75,9 @@ class CampaignDetailView(QWidget):
         self.chart = StatsChart()
         self.history = QListWidget()
         self.history.setObjectName("whatChanged")
+        self.history.setAccessibleName("What changed? History of events")
         self.history_status = QLabel("Loading history…")
+        self.history_status.setAccessibleName("History status")
         history_box = QGroupBox("What changed?")
         history_layout = QVBoxLayout(history_box)
         history_layout.addWidget(self.history_status)
@@ -177,6 +183,11 @@ class CampaignDetailView(QWidget):
         self.bands.setText(
             ", ".join(f"{b.name}: {b.population:,}" for b in campaign.stats.bands) or "—"
         )
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if palette_changed(event):  # a theme change: the chart's colours follow
+            refresh_colors(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.store.remove_listener(self._on_store_change)

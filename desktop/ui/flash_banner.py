@@ -6,15 +6,17 @@ Each flash stays for its reading time; hovering keeps it open; a count says how 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from desktop.client.flashes import Flash, FlashLevel, FlashQueue
+from desktop.ui.theme import tinted_panel
 
 MIN_AFTER_HOVER_MS = 2000
-STYLES = {
-    FlashLevel.INFO: ("#e8f1fb", "#1f4e79", "#9cc3e6"),
-    FlashLevel.SUCCESS: ("#e7f6ea", "#1e5c2b", "#9fd3aa"),
-    FlashLevel.ERROR: ("#fdecea", "#8a1c12", "#f1a9a0"),
+HUES = {  # tinted into the palette: light on a light theme, dark on a dark one
+    FlashLevel.INFO: QColor("#1f6fc5"),
+    FlashLevel.SUCCESS: QColor("#1e8c3a"),
+    FlashLevel.ERROR: QColor("#c5221f"),
 }
 
 
@@ -27,6 +29,7 @@ class FlashBanner(QFrame):
         super().__init__(parent)
         self.queue = queue
         self.setObjectName("flashBanner")
+        self.setAccessibleName("Messages")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAttribute(Qt.WidgetAttribute.WA_Hover, True)
         self.title = QLabel()
@@ -40,10 +43,12 @@ class FlashBanner(QFrame):
         self.next_button = QToolButton()
         self.next_button.setText("Next ›")
         self.next_button.setToolTip("Show the next message")
+        self.next_button.setAccessibleName("Next message")
         self.next_button.clicked.connect(self.show_next)
         self.close_button = QToolButton()
         self.close_button.setText("✕")
         self.close_button.setToolTip("Dismiss all messages (Esc)")
+        self.close_button.setAccessibleName("Dismiss all messages")
         self.close_button.clicked.connect(self.queue.clear)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
@@ -89,16 +94,27 @@ class FlashBanner(QFrame):
         self.counter.setText(f"+{waiting} more{extra}" if waiting else "")
         self.counter.setVisible(bool(waiting))
         self.next_button.setVisible(bool(waiting))
-        background, foreground, border = STYLES[flash.level]
-        self.setStyleSheet(
-            f"#flashBanner {{ background: {background}; border: 1px solid {border};"
-            f" border-radius: 4px; }} #flashBanner QLabel {{ color: {foreground}; }}"
-        )
+        self.apply_palette()
+        self.setAccessibleDescription(text)
         self.show()
         if flash is not self._shown:  # a new flash: give it its full reading time
             self._shown = flash
             if not self._hovered:
                 self._timer.start(int(flash.display_seconds * 1000))
+
+    def apply_palette(self) -> None:
+        """Colours of the current flash's level, made from the application's palette."""
+        flash = self.queue.current
+        if flash is None:
+            return
+        background, foreground, border = (c.name() for c in tinted_panel(HUES[flash.level]))
+        sheet = (
+            f"#flashBanner {{ background: {background}; border: 1px solid {border};"
+            f" border-radius: 4px; }} #flashBanner QLabel, #flashBanner QToolButton"
+            f" {{ color: {foreground}; }}"
+        )
+        if sheet != self.styleSheet():  # setting it again would announce another change
+            self.setStyleSheet(sheet)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.HoverEnter:

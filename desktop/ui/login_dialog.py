@@ -22,6 +22,7 @@ from desktop.client.errors import ClientError
 from desktop.client.models import UserSession
 from desktop.client.rest import normalize_server_url
 from desktop.ui.preferences import Preferences
+from desktop.ui.theme import error_color
 
 # login(server_url, email, password, done(user, error)) — done runs in the GUI thread.
 LoginFunction = Callable[[str, str, str, Callable[[Any, BaseException | None], None]], None]
@@ -48,10 +49,13 @@ class LoginDialog(QDialog):
         self.password_used = ""
         self.server = QLineEdit(server_url or preferences.server_url)
         self.server.setPlaceholderText("http://127.0.0.1:8765")
+        self.server.setAccessibleName("Server address")
         self.email = QLineEdit(email or preferences.email)
         self.email.setPlaceholderText("you@company.example")
+        self.email.setAccessibleName("Email")
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setAccessibleName("Password")
         self.remember = QCheckBox("Remember password in the system keyring")
         if credentials.available():
             self.remember.setChecked(preferences.remember_password)
@@ -63,6 +67,7 @@ class LoginDialog(QDialog):
             self.remember.setToolTip("No system keyring is available; the password is not stored.")
         self.message = QLabel()
         self.message.setObjectName("loginMessage")
+        self.message.setAccessibleName("Sign-in message")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form = QFormLayout()
@@ -87,7 +92,7 @@ class LoginDialog(QDialog):
         (self.password if self.email.text() else self.email).setFocus()
 
     def show_error(self, text: str) -> None:
-        self.message.setStyleSheet("color: #b3261e;")
+        self.message.setStyleSheet(f"color: {error_color().name()};")
         self.message.setText(text)
 
     def _busy(self, busy: bool) -> None:
@@ -146,6 +151,7 @@ class PasswordPrompt(QDialog):
         self.email = email
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setAccessibleName(f"Password for {email}")
         self.message = QLabel(
             f"Your session has expired. Enter the password for {email} to keep receiving "
             "live updates. Nothing on screen is lost."
@@ -174,7 +180,7 @@ class PasswordPrompt(QDialog):
         if error is not None:
             text = error.message if isinstance(error, ClientError) else str(error)
             self.message.setText(text)
-            self.message.setStyleSheet("color: #b3261e;")
+            self.message.setStyleSheet(f"color: {error_color().name()};")
             self.password.selectAll()
             return
         self.accept()

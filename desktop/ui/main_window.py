@@ -29,13 +29,16 @@ from desktop.ui.columns import ColumnLayout
 from desktop.ui.commands import CampaignCommands
 from desktop.ui.detail_view import CampaignDetailView
 from desktop.ui.export_action import SpreadsheetActions
+from desktop.ui.first_run import NotificationOffer
 from desktop.ui.flash_banner import FlashBanner
 from desktop.ui.grid import VIEWER_EMPTY_TEXT, CampaignGrid, count_text
+from desktop.ui.help_menu import HelpMenu, menu_named
 from desktop.ui.preferences import Preferences
 from desktop.ui.resources import app_icon
 from desktop.ui.settings_dialog import AlertSettingsDialog
 from desktop.ui.sounds import EffectPlayer, SilentPlayer, create_player
 from desktop.ui.status import ConnectionStatus
+from desktop.ui.theme import ThemeMenu, changed_cell_color, palette_changed, refresh_colors
 from desktop.ui.tray import Tray
 
 log = logging.getLogger(__name__)
@@ -174,6 +177,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         toolbar = QToolBar("Campaign actions")
         toolbar.setObjectName("actions")
+        toolbar.setAccessibleName("Campaign actions")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         toolbar.addAction(self.campaign_actions.new)
@@ -194,12 +198,16 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 0)
+        self.notification_offer = self._offer_notifications()
+        if self.notification_offer is not None:
+            layout.addWidget(self.notification_offer)
         layout.addWidget(self.banner)
         layout.addWidget(self.grid, 1)
         self.setCentralWidget(central)
 
         self.connection_label = ConnectionStatus()
         self.count_label = QLabel()
+        self.count_label.setAccessibleName("Campaign count")
         self.statusBar().addPermanentWidget(self.count_label)
         self.statusBar().addWidget(self.connection_label)
 
@@ -236,6 +244,7 @@ class MainWindow(QMainWindow):
         for action in self.campaign_actions.for_changes():
             campaign_menu.addAction(action)
             context_menu.addAction(action)
+        self._add_theme_and_help_menus()
 
     def _connect(self) -> None:
         bridge = self.bridge
@@ -387,6 +396,33 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.apply_alert_settings(dialog.result_settings())
 
+    def _offer_notifications(self) -> NotificationOffer | None:
+        """The first time this account's window opens: offer desktop notifications."""
+        if self.preferences.notifications_offered(self.user.email):
+            return None
+        offer = NotificationOffer(self.alert_settings, tray_available=self.tray.available)
+        offer.answered.connect(self._notifications_answered)
+        return offer
+
+    def _notifications_answered(self, settings: AlertSettings | None) -> None:
+        self.preferences.set_notifications_offered(self.user.email)
+        if settings is not None:
+            self.apply_alert_settings(settings)  # saves and syncs
+        self.preferences.sync()
+
+    def _add_theme_and_help_menus(self) -> None:
+        self.theme_menu = ThemeMenu(self.preferences.theme, self)
+        self.theme_menu.chosen.connect(self._theme_chosen)
+        view_menu = menu_named(self.menuBar(), "&View")
+        view_menu.addSeparator()
+        view_menu.addMenu(self.theme_menu.menu)
+        self.help_menu = HelpMenu(self, self.bridge, lambda: self._link)
+        self.help_menu.add_to(self.menuBar())
+
+    def _theme_chosen(self, theme: str) -> None:
+        self.preferences.theme = theme
+        self.preferences.sync()
+
     def bring_to_front(self) -> None:
         self.showNormal() if self.isMinimized() else self.show()
         self.raise_()
@@ -395,6 +431,9 @@ class MainWindow(QMainWindow):
 
     def changeEvent(self, event: Any) -> None:
         super().changeEvent(event)
+        if palette_changed(event):  # a theme change: colours made from the new palette
+            self.grid.model.highlight = changed_cell_color()
+            refresh_colors(self)
         if self.isActiveWindow():
             self.tray.mark_read()
 

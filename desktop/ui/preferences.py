@@ -96,6 +96,23 @@ class Preferences:
         self._settings.setValue(f"{base}/muted", settings.muted)
         self._settings.sync()
 
+    def notifications_offered(self, email: str) -> bool:
+        """Whether `email` has answered the first-run offer of desktop notifications."""
+        return _as_bool(self._settings.value(f"{_user_key(email)}/notifications_offered"), False)
+
+    def set_notifications_offered(self, email: str, offered: bool = True) -> None:
+        """Record the answer (scripts and tests pre-set it to skip the offer)."""
+        self._settings.setValue(f"{_user_key(email)}/notifications_offered", offered)
+
+    @property
+    def theme(self) -> str:
+        """View → Theme: "system", "light" or "dark"."""
+        return str(self._settings.value("view/theme", "system") or "system")
+
+    @theme.setter
+    def theme(self, value: str) -> None:
+        self._settings.setValue("view/theme", value)
+
     def window_state(self, name: str) -> QByteArray | None:
         value = self._settings.value(f"window/{name}")
         return value if isinstance(value, QByteArray) else None

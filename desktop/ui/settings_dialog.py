@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.client.alerts import AlertKind, AlertSettings
+from desktop.ui.theme import muted_text_color
 
 
 class AlertSettingsDialog(QDialog):
@@ -46,6 +47,7 @@ class AlertSettingsDialog(QDialog):
             notes.append(sound_problem)
         self.kind_boxes: dict[AlertKind, QCheckBox] = {}
         kinds = QGroupBox("Alert me about")
+        kinds.setAccessibleName("Alert me about")
         kinds_layout = QVBoxLayout(kinds)
         for kind in AlertKind:
             box = QCheckBox(kind.label)
@@ -65,7 +67,7 @@ class AlertSettingsDialog(QDialog):
         for note in notes:
             label = QLabel(note)
             label.setWordWrap(True)
-            label.setStyleSheet("color: palette(mid);")
+            label.setStyleSheet(f"color: {muted_text_color().name()};")
             layout.addWidget(label)
         layout.addWidget(buttons)
 

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from PySide6.QtCharts import QChart, QChartView, QDateTimeAxis, QLineSeries, QValueAxis
 from PySide6.QtCore import QDateTime, QPointF, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import QWidget
 
 from desktop.client.history import ChartPoint
+from desktop.ui.theme import is_dark
 
 MAX_POINTS = 2000
 
@@ -50,6 +51,21 @@ class StatsChart(QChartView):
             series.attachAxis(self.time_axis)
             series.attachAxis(axis)
         self._points: list[ChartPoint] = []
+        self.setAccessibleName("Chart of offers and spend over time")
+        self.apply_palette()
+
+    def apply_palette(self) -> None:
+        """Colours from the application's palette: a dark chart in a dark theme."""
+        palette = QGuiApplication.palette()
+        chart = self.chart()
+        themes = QChart.ChartTheme
+        chart.setTheme(themes.ChartThemeDark if is_dark(palette) else themes.ChartThemeLight)
+        chart.setBackgroundBrush(palette.brush(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        chart.legend().setLabelColor(text)
+        for axis in (self.time_axis, self.offers_axis, self.spend_axis):
+            axis.setLabelsColor(text)
+            axis.setTitleBrush(text)
 
     @property
     def points(self) -> list[ChartPoint]:

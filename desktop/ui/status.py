@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QWidget
 
 from desktop.client.live import LinkState, LinkStatus
+from desktop.ui.theme import text_color
 
 CONNECTED_COLOR = "#1e7b34"
 WAITING_COLOR = "#8a6d00"
@@ -15,7 +17,7 @@ DOWN_COLOR = "#b3261e"
 
 
 def link_text(status: LinkStatus, seconds_to_retry: int) -> tuple[str, str]:
-    """The label's text and colour for `status`."""
+    """The label's text and colour for `status` (a hue, made readable by `ConnectionStatus`)."""
     if status.state is LinkState.CONNECTED:
         return "● Connected — live", CONNECTED_COLOR
     if status.state is LinkState.CONNECTING:
@@ -35,6 +37,7 @@ class ConnectionStatus(QLabel):
         self.setObjectName("connectionStatus")
         self.setAccessibleName("Connection status")
         self.status = LinkStatus(LinkState.CONNECTING)
+        self._hue = WAITING_COLOR
         self._retry_at = 0.0
         self._countdown = QTimer(self)
         self._countdown.setInterval(1000)
@@ -53,7 +56,14 @@ class ConnectionStatus(QLabel):
         seconds = max(0, round(self._retry_at - time.monotonic()))
         text, color = link_text(self.status, seconds)
         self.setText(text)
-        self.setStyleSheet(f"color: {color};")
+        self._hue = color
+        self.apply_palette()
+
+    def apply_palette(self) -> None:
+        """The state's colour, made readable on the application palette's window colour."""
+        sheet = f"color: {text_color(QColor(self._hue)).name()};"
+        if sheet != self.styleSheet():  # setting it again would announce another change
+            self.setStyleSheet(sheet)
 
     def stop(self) -> None:
         self._countdown.stop()

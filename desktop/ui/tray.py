@@ -35,6 +35,7 @@ class Tray(QObject):
         self._last_campaign: int | None = None
         self.available = tray_supported()
         self.menu = QMenu()
+        self.menu.setAccessibleName("Campaign Pulse tray menu")
         self.open_action = QAction("Open Campaign Pulse", self)
         self.open_action.triggered.connect(self.openRequested)
         self.mute_action = QAction("Mute alerts", self, checkable=True)
