@@ -115,9 +115,13 @@ def test_export_writes_the_filtered_sorted_rows_and_the_columns_shown(
     )
     window.state_filter.setCurrentIndex(1)  # Active
     window.table.sortByColumn(COL_SPEND_TO_DATE, DESC)
-    window.columns.set_visible(COL_TARGET, False)
-    header = window.table.horizontalHeader()
-    header.moveSection(header.visualIndex(COL_SPEND_TO_DATE), 0)
+    chooser = window.columns.choose()  # View → Columns…: untick Target, move Spend to the top
+    items = [chooser.list.item(row) for row in range(chooser.list.count())]
+    items[COL_TARGET].setCheckState(Qt.CheckState.Unchecked)
+    chooser.list.setCurrentRow(COL_SPEND_TO_DATE)
+    for _ in range(COL_SPEND_TO_DATE):
+        chooser.move_current(-1)
+    chooser.accept()
     asked: list[str] = []
 
     def save_dialog(_parent: Any, _caption: str, default: str, filters: str) -> tuple[str, str]:
