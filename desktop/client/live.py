@@ -97,6 +97,7 @@ class LiveClient:
         self._last_seq: dict[str, int] = {}
         self._ws: ClientConnection | None = None
         self._closed = False
+        self.auth_reason = ""  # why the server last refused the token (the 4401 reason)
         self._token_event = asyncio.Event()
         self._token_event.set()
         self._wake = asyncio.Event()
@@ -110,8 +111,11 @@ class LiveClient:
     def last_seq(self, topic: str) -> int | None:
         return self._last_seq.get(topic)
 
-    async def subscribe(self, topic: str) -> None:
-        """Hold `topic`; the first holder sends the one `subscribe` frame."""
+    async def subscribe(self, topic: str, after: int | None = None) -> None:
+        """Hold `topic`; the first holder sends the one `subscribe` frame. `after`: the seq
+        already seen (of a grid kept on disk), so that the server replays what came since."""
+        if after is not None and topic not in self._topics:
+            self._last_seq.setdefault(topic, after)
         self._topics[topic] = self._topics.get(topic, 0) + 1
         if self._topics[topic] == 1:
             await self._send_subscribe(topic)
@@ -156,8 +160,9 @@ class LiveClient:
             reason = ""
             try:
                 await self._connect_and_serve()
-            except _AuthRejected:
+            except _AuthRejected as exc:
                 self._token_event.clear()
+                self.auth_reason = str(exc)
                 self._status(LinkState.OFFLINE, reason="Signed out: your session expired.")
                 self.listener.on_token_expired()
                 continue
@@ -213,7 +218,7 @@ class LiveClient:
                     text = await ws.recv()
                 except ConnectionClosed as exc:
                     if ws.close_code == CLOSE_UNAUTHORIZED:
-                        raise _AuthRejected from exc
+                        raise _AuthRejected(ws.close_reason or "") from exc
                     if ws.close_code == CLOSE_SLOW_CONSUMER:
                         log.warning("server dropped this client as too slow; resuming")
                     raise

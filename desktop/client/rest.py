@@ -114,6 +114,10 @@ class RestClient:
             marketer_name=marketer_name_from(data) or user.marketer_name,
         )
 
+    async def logout(self) -> None:
+        """End this token's session on the server (every WebSocket of it closes with 4401)."""
+        await self._request("POST", "/api/auth/logout")
+
     async def campaigns(self) -> list[Campaign]:
         data = await self._request("GET", "/api/campaigns")
         items = data.get("items", []) if isinstance(data, dict) else data
@@ -221,6 +225,8 @@ def _problems(response: httpx.Response) -> tuple[tuple[tuple[str | int, ...], st
 
 def _decode(response: httpx.Response, *, login: bool) -> Any:
     status = response.status_code
+    if status == 204:
+        return None
     if status < 300:
         try:
             return response.json()
@@ -238,7 +244,7 @@ def _decode(response: httpx.Response, *, login: bool) -> Any:
             if login
             else "Your session has expired. Enter your password to continue."
         )
-        raise AuthError(message, status=status)
+        raise AuthError(message, status=status, reason=detail)
     if status == 403:
         error, message = ForbiddenError, detail or "Your role may not do this."
     elif status == 422:

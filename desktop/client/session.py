@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
+from desktop.client.accounts import session_end_message
 from desktop.client.campaign_forms import CampaignDetails, TargetChoice
 from desktop.client.errors import AuthError, ClientError, NotFoundError
 from desktop.client.fetches import SerialFetches
@@ -33,6 +34,11 @@ class SessionListener(LiveListener, Protocol):
 
     def on_campaign_gone(self, campaign_id: int) -> None:
         """A campaign that the server no longer shows this user."""
+
+    def on_session_ended(self, message: str) -> None:
+        """The server ended the session (signed out elsewhere, password changed, user
+        disabled); `message` tells the user. Unlike an expired token, do not sign in again
+        by yourself."""
 
 
 class PulseSession:
@@ -74,8 +80,19 @@ class PulseSession:
         self.user = user
         return user
 
-    async def start(self) -> None:
-        """Subscribe to the marketer topic, then load the grid (events after it will apply)."""
+    def restore(self, user: UserSession) -> None:
+        """Act as `user` without signing in (a grid kept on disk, a token from the keyring):
+        an expired or empty token is refused when the server answers, as any expired one.
+        A sign-in that answered first wins."""
+        if self.user is None:
+            self.user = user
+            self.rest.token = user.token or None
+
+    async def start(self, after: int | None = None) -> None:
+        """Subscribe to the marketer topic, then load the grid (events after it will apply).
+
+        With `after`, the seq of a grid kept on disk, resume instead of loading: the server
+        replays what came since (or says resync, and the grid is reloaded then)."""
         assert self.user is not None, "sign in first"
         if self.live is None:
             self.live = LiveClient(
@@ -86,8 +103,9 @@ class PulseSession:
                 **self._live_options,
             )
             self._live_task = asyncio.create_task(self.live.run(), name="pulse-live")
-            await self.live.subscribe(self.marketer_topic)
-        await self.reload()
+            await self.live.subscribe(self.marketer_topic, after)
+        if after is None:
+            await self.reload()
 
     async def reload(self) -> None:
         self.listener.on_campaigns(await self._call(self.rest.campaigns()))
@@ -169,6 +187,13 @@ class PulseSession:
         if self.live is not None:
             await self.live.unsubscribe(campaign_topic(campaign_id))
 
+    async def logout(self) -> None:
+        """End the session on the server; signing out here goes on even if that fails."""
+        try:
+            await self.rest.logout()
+        except ClientError as exc:
+            log.info("the server did not end the session: %s", exc)
+
     def reconnect_now(self) -> None:
         if self.live is not None:
             self.live.reconnect_now()
@@ -184,9 +209,9 @@ class PulseSession:
     async def _call(self, awaitable: Any) -> Any:
         try:
             return await awaitable
-        except AuthError:
+        except AuthError as exc:
             if self.user is not None:
-                self.listener.on_token_expired()
+                self._refused(exc.reason)
             raise
 
     async def _history_page(self, topic: str, after: int) -> list[EventFrame]:
@@ -212,7 +237,15 @@ class PulseSession:
         self.listener.on_resync(topic)
 
     def on_token_expired(self) -> None:
-        self.listener.on_token_expired()
+        self._refused(self.live.auth_reason if self.live is not None else "")
+
+    def _refused(self, reason: str) -> None:
+        """The server refused the token: expired (sign in again) or the session ended (say why)."""
+        message = session_end_message(reason)
+        if message is None:
+            self.listener.on_token_expired()
+        else:
+            self.listener.on_session_ended(message)
 
     def on_server_error(self, code: str, message: str, topic: str | None) -> None:
         self.listener.on_server_error(code, message, topic)

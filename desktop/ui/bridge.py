@@ -36,6 +36,7 @@ class ClientBridge(QObject):
     campaignFetched = Signal(object)  # Campaign
     campaignGone = Signal(int)
     tokenExpired = Signal()
+    sessionEnded = Signal(str)  # what to tell the user: the server ended the session
     serverError = Signal(str, str)  # code, message
 
     _post = Signal(object, object)  # (callable, args): asyncio thread -> GUI thread
@@ -76,11 +77,19 @@ class ClientBridge(QObject):
 
         future.add_done_callback(finished)
 
+    def restore(self, user: UserSession) -> None:
+        """Act as `user` without signing in (before anything runs on the loop: no race)."""
+        self.session.restore(user)
+
     def login(self, email: str, password: str, done: Done) -> None:
         self.call(self.session.login(email, password), done)
 
-    def start(self, done: Done | None = None) -> None:
-        self.call(self.session.start(), done)
+    def start(self, done: Done | None = None, *, after: int | None = None) -> None:
+        """Load the grid and go live; with `after` (a cached grid's seq), resume from it."""
+        self.call(self.session.start(after), done)
+
+    def logout(self, done: Done) -> None:
+        self.call(self.session.logout(), done)
 
     def reload(self, done: Done | None = None) -> None:
         self.call(self.session.reload(), done)
@@ -155,6 +164,9 @@ class ClientBridge(QObject):
 
     def on_token_expired(self) -> None:
         self._emit(self.tokenExpired)
+
+    def on_session_ended(self, message: str) -> None:
+        self._emit(self.sessionEnded, message)
 
     def on_server_error(self, code: str, message: str, topic: str | None) -> None:
         self._emit(self.serverError, code, message)

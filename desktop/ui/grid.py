@@ -6,8 +6,8 @@ selection); it knows nothing of actions, the network or the window around it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -94,9 +94,20 @@ class CampaignGrid(QWidget):
         self.empty_label = QLabel(LOADING_TEXT)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.context_menu = QMenu(self)
+        self.stale = False
+        self.stale_notice = QLabel()  # "Offline — data as of 09:12": the rows are a saved copy
+        self.stale_notice.setObjectName("staleNotice")
+        self.stale_notice.setAccessibleName("Offline notice")
+        self.stale_notice.setWordWrap(True)
+        self.stale_notice.setStyleSheet(
+            "background: palette(alternate-base); color: palette(window-text);"
+            " border: 1px solid palette(mid); border-radius: 4px; padding: 4px 8px;"
+        )
+        self.stale_notice.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stale_notice)
         layout.addWidget(self.empty_label)
         layout.addWidget(self.table, 1)
 
@@ -217,6 +228,30 @@ class CampaignGrid(QWidget):
 
     def detach(self) -> None:
         self.model.detach()
+
+    # ---- a saved copy, shown while the server cannot be reached -------------------------
+
+    def set_stale(self, notice: str | None) -> None:
+        """Show `notice` above the rows and dim them (in the palette's disabled text colour,
+        which reads in light and dark themes) while they are a saved copy; None: live."""
+        self.stale = notice is not None
+        self.stale_notice.setText(notice or "")
+        self.stale_notice.setVisible(self.stale)
+        self._dim_rows()
+
+    def _dim_rows(self) -> None:
+        palette = QPalette()  # nothing set: the table follows the theme again
+        if self.stale:
+            palette = QPalette(self.palette())
+            dim = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+                palette.setColor(group, QPalette.ColorRole.Text, dim)
+        self.table.setPalette(palette)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.stale:
+            self._dim_rows()  # the theme changed: dim in its colours
 
 
 def count_text(shown: int, total: int) -> str:

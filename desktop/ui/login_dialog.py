@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.client import credentials
+from desktop.client.accounts import Account
 from desktop.client.errors import ClientError
 from desktop.client.models import UserSession
 from desktop.client.rest import normalize_server_url
@@ -71,6 +73,16 @@ class LoginDialog(QDialog):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form = QFormLayout()
+        self.accounts = QComboBox()  # the accounts signed in to before, to pick from
+        self.accounts.setAccessibleName("Known accounts")
+        known = preferences.accounts
+        for account in known:
+            self.accounts.addItem(account.label(with_server=known.several_servers), account)
+        self.accounts.addItem("Another account…", None)
+        self.accounts.setCurrentIndex(self._known_index())
+        self.accounts.activated.connect(self._account_chosen)
+        if len(known):
+            form.addRow("&Account", self.accounts)
         form.addRow("&Server", self.server)
         form.addRow("&Email", self.email)
         form.addRow("&Password", self.password)
@@ -90,6 +102,24 @@ class LoginDialog(QDialog):
         if error:
             self.show_error(error)
         (self.password if self.email.text() else self.email).setFocus()
+
+    def _known_index(self) -> int:
+        """The entry of the account in the fields, else "Another account…"."""
+        probe = Account(self.server.text().strip().rstrip("/"), self.email.text().strip())
+        for index in range(self.accounts.count() - 1):
+            if probe.same(self.accounts.itemData(index)):
+                return index
+        return self.accounts.count() - 1
+
+    def _account_chosen(self, index: int) -> None:
+        account = self.accounts.itemData(index)
+        self.server.setText(account.server_url if account else self.server.text())
+        self.email.setText(account.email if account else "")
+        remembered = (
+            credentials.load_password(account.server_url, account.email) if account else None
+        )
+        self.password.setText(remembered or "")
+        (self.password if account else self.email).setFocus()
 
     def show_error(self, text: str) -> None:
         self.message.setStyleSheet(f"color: {error_color().name()};")

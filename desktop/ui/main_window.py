@@ -17,11 +17,14 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QToolBar, QVBoxLayout, QWidget
 
 from desktop.client.access import may_create
+from desktop.client.accounts import Account
 from desktop.client.alerts import AlertRouter, AlertSettings, WindowContext
 from desktop.client.dashboard import Dashboard
+from desktop.client.grid_cache import GridCache
 from desktop.client.live import LinkStatus
 from desktop.client.models import Campaign
 from desktop.client.store import Change, RowChanged
+from desktop.ui.account_menu import AccountMenu
 from desktop.ui.actions import CampaignActions
 from desktop.ui.bridge import ClientBridge
 from desktop.ui.campaign_flows import CampaignFlows
@@ -33,6 +36,7 @@ from desktop.ui.first_run import NotificationOffer
 from desktop.ui.flash_banner import FlashBanner
 from desktop.ui.grid import VIEWER_EMPTY_TEXT, CampaignGrid, count_text
 from desktop.ui.help_menu import HelpMenu, menu_named
+from desktop.ui.offline import GridKeeper
 from desktop.ui.preferences import Preferences
 from desktop.ui.resources import app_icon
 from desktop.ui.settings_dialog import AlertSettingsDialog
@@ -63,6 +67,7 @@ class MainWindow(QMainWindow):
         *,
         sound_player: EffectPlayer | SilentPlayer | None = None,
         tray: Tray | None = None,
+        cache: GridCache | None = None,
     ) -> None:
         super().__init__()
         user = bridge.user
@@ -100,6 +105,10 @@ class MainWindow(QMainWindow):
             self.grid.empty_text = VIEWER_EMPTY_TEXT
         self._build_window_actions()
         self._build_widgets()
+        # The grid on disk for offline starts (`cache`), and the account's menu entries.
+        self.keeper = GridKeeper(bridge, self.store, self.grid, self.connection_label, cache, self)
+        account = Account(bridge.server_url, user.email, user.marketer_name or "")
+        self.account_menu = AccountMenu(preferences, account, self)
         self._build_menus()
         self._connect()
         state = preferences.window_state("main")
@@ -223,6 +232,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.settings_action)
         file_menu.addAction(self.reconnect_action)
         file_menu.addSeparator()
+        self.account_menu.install(file_menu)
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self.menuBar().addMenu("&Edit").addAction(self.spreadsheet.copy)
         view_menu = self.menuBar().addMenu("&View")
@@ -267,6 +278,7 @@ class MainWindow(QMainWindow):
         self.banner.campaignClicked.connect(self.select_campaign)
         self.store.add_listener(self._on_store_change)
         tray = self.tray
+        self.account_menu.install_in_tray(tray)
         tray.openRequested.connect(self.bring_to_front)
         tray.campaignRequested.connect(self.open_campaign)
         tray.quitRequested.connect(self.quitRequested)
@@ -288,6 +300,7 @@ class MainWindow(QMainWindow):
         if not frames:
             return
         result = self.dashboard.apply(frames, self.window_context())
+        self.keeper.applied(frames, result.fetch)
         for campaign_id in sorted(result.fetch):
             self.bridge.fetch_campaign(campaign_id)
         for alert in result.alerts:
@@ -454,5 +467,6 @@ class MainWindow(QMainWindow):
         self._coalesce.stop()
         self.columns.save()
         self.connection_label.stop()
+        self.keeper.close()  # the grid at close goes to disk
         self.grid.detach()
         self.tray.hide()

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from desktop.client.accounts import Accounts
 from desktop.client.alerts import AlertKind, AlertSettings
 
 DEFAULT_SERVER = "http://127.0.0.1:8765"
@@ -69,6 +70,15 @@ class Preferences:
     @remember_password.setter
     def remember_password(self, value: bool) -> None:
         self._settings.setValue("login/remember_password", value)
+
+    @property
+    def accounts(self) -> Accounts:
+        """The accounts signed in to on this computer, the last used first."""
+        return Accounts.from_json(str(self._settings.value("login/accounts", "") or ""))
+
+    @accounts.setter
+    def accounts(self, value: Accounts) -> None:
+        self._settings.setValue("login/accounts", value.to_json())
 
     def alert_settings(self, email: str) -> AlertSettings:
         base = _user_key(email)

@@ -29,6 +29,13 @@ def link_text(status: LinkStatus, seconds_to_retry: int) -> tuple[str, str]:
     return f"● Offline{' — ' + status.reason if status.reason else ''}", DOWN_COLOR
 
 
+def stale_text(as_of: str, status: LinkStatus, seconds_to_retry: int) -> str:
+    """While the grid is a saved copy: when it was last live, and when the next try is."""
+    if status.state is LinkState.RECONNECTING:
+        return f"● Offline — data as of {as_of} (retrying in {seconds_to_retry} s)"
+    return f"● Offline — data as of {as_of}"
+
+
 class ConnectionStatus(QLabel):
     """A label that follows the link's state and counts down to the next retry."""
 
@@ -38,6 +45,7 @@ class ConnectionStatus(QLabel):
         self.setAccessibleName("Connection status")
         self.status = LinkStatus(LinkState.CONNECTING)
         self._hue = WAITING_COLOR
+        self.stale_as_of: str | None = None  # set while the grid is a saved copy
         self._retry_at = 0.0
         self._countdown = QTimer(self)
         self._countdown.setInterval(1000)
@@ -55,6 +63,8 @@ class ConnectionStatus(QLabel):
     def _show(self) -> None:
         seconds = max(0, round(self._retry_at - time.monotonic()))
         text, color = link_text(self.status, seconds)
+        if self.stale_as_of is not None:
+            text = stale_text(self.stale_as_of, self.status, seconds)
         self.setText(text)
         self._hue = color
         self.apply_palette()
@@ -64,6 +74,11 @@ class ConnectionStatus(QLabel):
         sheet = f"color: {text_color(QColor(self._hue)).name()};"
         if sheet != self.styleSheet():  # setting it again would announce another change
             self.setStyleSheet(sheet)
+
+    def set_stale(self, as_of: str | None) -> None:
+        """Say "Offline — data as of 09:12" until the grid is live again (None)."""
+        self.stale_as_of = as_of
+        self._show()
 
     def stop(self) -> None:
         self._countdown.stop()

@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.desktop)
 
 
+@pytest.fixture(autouse=True)
+def _grid_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's saved grids go to the test's own directory, never the user's cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def preferences(tmp_path: Path, qapp: Any) -> Any:
     from PySide6.QtCore import QSettings
