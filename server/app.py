@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from pulse_core import version
 from pulse_core.config import Settings
 from pulse_core.names import QUEUE_NAME
 from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher
 from server import ws
 from server.access import AccessLog
-from server.api import audit, auth, campaigns, events, health, ingest, me, targets, users
+from server.api import about, audit, auth, campaigns, events, health, ingest, me, targets, users
 from server.bodylimit import BodyLimit
 from server.errors import install_error_handlers
 from server.fanout import Hub
@@ -90,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="Campaign Pulse",
-        version="0.1.0",
+        version=version(),
         lifespan=lifespan,
         description="Live campaign stats: REST API and a WebSocket of events per topic.",
     )
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     for router in (
+        about.router,
         auth.router,
         me.router,
         users.router,

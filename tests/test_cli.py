@@ -87,9 +87,20 @@ class Up:
         return self.process.wait(timeout=STOP_TIMEOUT)
 
 
+def folder_with_our_module_names(parent: Path) -> Path:
+    """A folder of the user's whose server.py and workers.py fail when imported: `pulse up`
+    started in it must still work, its children never importing from the current folder."""
+    folder = parent / "folder-with-server-py"
+    folder.mkdir(exist_ok=True)
+    for name in ("server", "workers"):
+        (folder / f"{name}.py").write_text(f"raise RuntimeError('{name}.py of the current folder')")
+    return folder
+
+
 @pytest.fixture
 def start_up(tmp_path: Path) -> Iterator[Callable[[Path], Up]]:
-    """Starts `pulse up --headless` on a free port; kills whatever is left at the end."""
+    """Starts `pulse up --headless` on a free port, in a folder holding a server.py and a
+    workers.py that fail on import; kills whatever is left at the end."""
     started: list[Up] = []
 
     def start(data_dir: Path) -> Up:
@@ -98,6 +109,7 @@ def start_up(tmp_path: Path) -> Iterator[Callable[[Path], Up]]:
         with open(log, "wb") as output:
             process = subprocess.Popen(
                 [*PULSE, "up", "--headless", "--data-dir", str(data_dir), "--port", str(port)],
+                cwd=folder_with_our_module_names(tmp_path),
                 env=clean_env(PULSE_DEMO_MEMBERS=str(DEMO_MEMBERS)),
                 stdin=subprocess.DEVNULL,
                 stdout=output,

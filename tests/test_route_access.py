@@ -37,6 +37,7 @@ class Route:
 
 
 ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/api"): Route(ANYONE),
     ("POST", "/api/auth/login"): Route(ANYONE),
     ("POST", "/api/auth/logout"): Route(USER),
     ("GET", "/api/me"): Route(USER),
@@ -78,7 +79,7 @@ def _app_routes() -> set[tuple[str, str]]:
     return {
         (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
         for path, operations in app.openapi()["paths"].items()
-        if path.startswith("/api/")
+        if path == "/api" or path.startswith("/api/")
         for method in operations
     }
 
