@@ -14,7 +14,6 @@ clients fold the duplicate, but a duplicate is what the contract forbids, so we 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import re
@@ -265,37 +264,58 @@ def compose(email: ClaimedEmail, *, sender: str, message_id: str, now: datetime)
 
 
 async def send_due(db: Database, mailer: Mailer, now: datetime) -> dict[str, int]:
-    """Send the emails that may go at `now`; counts of sent, retried, given up and lost claims."""
+    """Send the emails that may go at `now`; how many were sent, retried, given up, unknown."""
     counts = {"sent": 0, "retried": 0, "given_up": 0, "unknown": 0}
     if not await outbox.has_work(db, now=now, wait=mailer.wait):
         return counts
     emails = await outbox.claim(db, now=now, wait=mailer.wait, gap=mailer.gap)
     for index, email in enumerate(emails):
-        msgid = message_id(email, mailer.sender)
-        message = compose(email, sender=mailer.sender, message_id=msgid, now=now)
-        before_data = functools.partial(outbox.begin_sending, db, email, msgid, now)
-        try:
-            delivered = await mailer.transport.deliver(message, before_data)
-        except UnknownOutcome as exc:
-            log.warning("email %s may or may not have gone (%s): not sent again", msgid, exc)
-            await outbox.mark_sent(db, email, note=f"{outbox.UNKNOWN_OUTCOME} ({exc})")
-            counts["unknown"] += 1
-        except PermanentMailError as exc:
-            log.error("email %s to user %d refused: %s", msgid, email.user_id, exc)
-            await outbox.mark_not_sent(db, email, now, str(exc), retry=False)
-            counts["given_up"] += 1
-        except TemporaryMailError as exc:
-            log.warning("email %s not sent, will retry: %s", msgid, exc)
-            await outbox.mark_not_sent(db, email, now, str(exc), retry=True)
+        outcome = await _send_one(db, mailer, email, now)
+        if outcome == "server_down":
             counts["retried"] += 1
-            if exc.server_down:
-                await outbox.release(db, emails[index + 1 :])
-                break
-        else:
-            if delivered:
-                await outbox.mark_sent(db, email)
-                counts["sent"] += 1
+            await outbox.release(db, emails[index + 1 :])
+            break
+        if outcome in counts:
+            counts[outcome] += 1
     return counts
+
+
+async def _send_one(db: Database, mailer: Mailer, email: ClaimedEmail, now: datetime) -> str:
+    """Send one claimed email and record how it ended; returns a key of `send_due`'s counts."""
+    msgid = message_id(email, mailer.sender)
+    handed_over = False
+
+    async def before_data() -> bool:
+        nonlocal handed_over
+        handed_over = await outbox.begin_sending(db, email, msgid, now)
+        return handed_over
+
+    try:
+        message = compose(email, sender=mailer.sender, message_id=msgid, now=now)
+        if not await mailer.transport.deliver(message, before_data):
+            return "lost"  # another worker took the claim over: it sends the email
+    except UnknownOutcome as exc:
+        log.warning("email %s may or may not have gone (%s): not sent again", msgid, exc)
+        await outbox.mark_sent(db, email, note=f"{outbox.UNKNOWN_OUTCOME} ({exc})")
+        return "unknown"
+    except PermanentMailError as exc:
+        log.error("email %s to user %d refused: %s", msgid, email.user_id, exc)
+        await outbox.mark_not_sent(db, email, now, str(exc), retry=False)
+        return "given_up"
+    except TemporaryMailError as exc:
+        log.warning("email %s not sent, will retry: %s", msgid, exc)
+        await outbox.mark_not_sent(db, email, now, str(exc), retry=True)
+        return "server_down" if exc.server_down else "retried"
+    except Exception as exc:
+        # A bug or an answer nobody expected: recorded, and the rows never stay claimed.
+        log.exception("email %s failed unexpectedly", msgid)
+        if handed_over:
+            await outbox.mark_sent(db, email, note=f"{outbox.UNKNOWN_OUTCOME} ({exc!r})")
+            return "unknown"
+        await outbox.mark_not_sent(db, email, now, repr(exc), retry=True)
+        return "retried"
+    await outbox.mark_sent(db, email)
+    return "sent"
 
 
 class MailService:
