@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _not_installed(exc, SERVER_EXTRA)
     command: Callable[[argparse.Namespace], int] = args.command
     try:
+        if command is not _desktop:  # the desktop app sets up its own logging
+            _setup_logging(args)
         return command(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -260,6 +262,15 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
     overrides = {k: getattr(args, k) for k in ("host", "port", "data_dir") if hasattr(args, k)}
     return Settings(**overrides, **extra)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    """One log format for every command (PULSE_LOG_FORMAT), from "warning" unless
+    PULSE_LOG_LEVEL says otherwise; `pulse server` and `pulse worker` log from "info"."""
+    from pulse_core.logs import setup_logging
+
+    settings = _settings(args, demo=True)  # only its log settings are read here
+    setup_logging(settings.log_level or "warning", settings.log_format)
 
 
 def _database_settings(args: argparse.Namespace) -> Settings:
