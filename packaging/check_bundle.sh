@@ -30,3 +30,6 @@ output=$(timeout 120 xvfb-run -a "$BUNDLE/campaign-pulse" "${args[@]}" 2>&1) || 
 }
 echo "$output" | grep '^started: ' || { echo "$output" >&2; exit 1; }
 echo "OK: the bundled app starts"
+log=$(find "$HOME" -name desktop.log -print -quit)
+grep -q ' starting (Python' "${log:-/dev/null}" || { echo "FAILED: no log file in $HOME" >&2; exit 1; }
+echo "OK: it logs to ${log#"$HOME"/}: $(grep -o 'Campaign Pulse [^ ]* starting' "$log")"
