@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 
-from desktop.version import app_version
+from pulse_core import version as app_version
 
 
 def run_desktop(

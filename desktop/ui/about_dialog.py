@@ -22,7 +22,7 @@ from desktop.client.live import LinkState, LinkStatus
 from desktop.logs import log_file
 from desktop.ui.bridge import ClientBridge
 from desktop.ui.resources import app_icon
-from desktop.version import app_version
+from pulse_core import version as app_version
 
 STATE_TEXT = {
     LinkState.CONNECTED: "Live",

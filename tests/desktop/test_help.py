@@ -15,7 +15,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from desktop.client.live import LinkState, LinkStatus
 from desktop.logs import log_file, setup_logging, teardown_logging
 from desktop.ui.shortcuts_dialog import shortcut_rows
-from desktop.version import app_version
+from pulse_core import version as app_version
 from tests.backend import ALICE
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
