@@ -280,6 +280,7 @@ def test_demo_traffic_is_scheduled_only_in_demo_mode(settings: Settings) -> None
         names.JOB_RELAY_EVENTS,
         names.JOB_PRUNE_EVENTS,
         names.JOB_PRUNE_AUDIT,
+        names.JOB_SEND_MAIL,
     }
     assert scheduled(False) == always
     assert scheduled(True) == always | {names.JOB_DEMO_TRAFFIC}
