@@ -86,13 +86,13 @@ class CampaignStats:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> CampaignStats:
-        known = {name for name in cls.__dataclass_fields__ if name != "bands"}
-        values = {key: value for key, value in data.items() if key in known}
+        values = {key: value for key, value in data.items() if key in _KNOWN_STATS}
         bands = tuple(BandCount(**band) for band in data.get("bands") or ())
         return cls(**values, bands=bands)
 
 
 _STAT_NAMES = tuple(f.name for f in fields(CampaignStats) if f.name != "bands")
+_KNOWN_STATS = frozenset(_STAT_NAMES)  # built once: from_wire runs per campaign of a grid
 
 
 def cents_to_amount(cents: int | None) -> float:

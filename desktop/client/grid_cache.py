@@ -9,12 +9,13 @@ that is corrupt or of another format version is ignored, with a log line.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -24,12 +25,14 @@ from typing import Any
 
 import platformdirs
 
-from desktop.client.models import Campaign, EventFrame, UserSession
+from desktop.client.models import Campaign, EventFrame, TargetInfo, UserSession
 from pulse_core.roles import Role
 
 log = logging.getLogger(__name__)
 VERSION = 1
-_CAMPAIGN_FIELDS = tuple(f.name for f in fields(Campaign))
+_OTHER_FIELDS = tuple(f.name for f in fields(Campaign) if f.name not in ("stats", "target"))
+_TARGET_FIELDS = tuple(f.name for f in fields(TargetInfo))
+_JSON_TYPES = frozenset((str, int, float, bool))
 _USER_FIELDS = tuple(f.name for f in fields(UserSession) if f.name != "token")
 
 
@@ -75,11 +78,11 @@ class GridCache:
             log.warning("ignoring the cached grid %s: %s", path, exc)
             return None
 
-    def save(self, server_url: str, grid: CachedGrid) -> None:
+    def save(self, server_url: str, grid: CachedGrid, memo: Memo | None = None) -> None:
         """Replace the account's file at once: a reader sees the old one or the new one."""
         path = self.path(server_url, grid.user.email)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data = encode(server_url, grid)
+        data = encode(server_url, grid, memo)
         handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=path.stem, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
@@ -99,21 +102,61 @@ class CacheFormatError(ValueError):
     """A cached grid that this version of the app cannot use."""
 
 
-def encode(server_url: str, grid: CachedGrid) -> bytes:
+# Campaign id -> (the campaign, its JSON text). Campaigns are immutable and a change makes a
+# new object, so a row whose object is the one encoded last time is not encoded again.
+Memo = dict[int, tuple[Campaign, str]]
+
+
+def encode(server_url: str, grid: CachedGrid, memo: Memo | None = None) -> bytes:
+    """The file's bytes; with `memo` (kept between writes of one grid), only the rows that
+    changed since the last write are encoded again."""
     user = grid.user
-    document = {
+    head = {
         "version": VERSION,
         "server_url": server_url,
         "user": {name: _plain(getattr(user, name)) for name in _USER_FIELDS},
         "topic": user.marketer_topic,
         "seq": grid.seq,
         "as_of": grid.as_of.astimezone(UTC).isoformat(),
-        "campaigns": [campaign_to_wire(campaign) for campaign in grid.campaigns],
     }
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    known = memo or {}
+    encoded: Memo = {}
+    for campaign in grid.campaigns:
+        last = known.get(campaign.id)
+        if last is not None and last[0] is campaign:
+            encoded[campaign.id] = last
+        else:
+            encoded[campaign.id] = (campaign, _json(campaign_to_wire(campaign)))
+    if memo is not None:
+        memo.clear()
+        memo.update(encoded)
+    rows = ",".join(text for _campaign, text in encoded.values())
+    return (_json(head)[:-1] + ',"campaigns":[' + rows + "]}").encode()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Reading 10,000 campaigns makes ~300,000 objects and no cycles: the cyclic garbage
+    collector would walk them over and over for nothing (half the time of a read)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def decode(data: bytes, server_url: str, email: str) -> CachedGrid:
+    with _collector_paused():
+        return _decode(data, server_url, email)
+
+
+def _decode(data: bytes, server_url: str, email: str) -> CachedGrid:
     try:
         document = json.loads(data)
         version = document.get("version")
@@ -142,13 +185,17 @@ def decode(data: bytes, server_url: str, email: str) -> CachedGrid:
 
 def campaign_to_wire(campaign: Campaign) -> dict[str, Any]:
     """The campaign in the shape of `GET /api/campaigns`, which `Campaign.from_wire` reads."""
-    data = {name: _plain(getattr(campaign, name)) for name in _CAMPAIGN_FIELDS}
+    data = {name: _plain(getattr(campaign, name)) for name in _OTHER_FIELDS}
     data["stats"] = campaign.stats.to_wire()
+    target = campaign.target
+    data["target"] = {name: _plain(getattr(target, name)) for name in _TARGET_FIELDS}
     return data
 
 
 def _plain(value: Any) -> Any:
     """A JSON value for a field: enums by value, records as objects, tuples as lists."""
+    if value is None or type(value) in _JSON_TYPES:
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, tuple | list):
@@ -221,6 +268,7 @@ class CacheWriter:
         self.cache = cache
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="pulse-grid-cache")
         self._last: Future[None] | None = None
+        self._memo: Memo = {}  # used in the writer's thread only
 
     def write(self, server_url: str, grid: CachedGrid) -> Future[None]:
         self._last = self._executor.submit(self._save, server_url, grid)
@@ -228,7 +276,7 @@ class CacheWriter:
 
     def _save(self, server_url: str, grid: CachedGrid) -> None:
         try:
-            self.cache.save(server_url, grid)
+            self.cache.save(server_url, grid, self._memo)
         except Exception as exc:  # a full disk must not take the app down
             log.warning("could not write the cached grid of %s: %s", grid.user.email, exc)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop.client.accounts import Account, Accounts, session_end_message
-from desktop.client.grid_cache import CachedGrid, GridCache, GridCursor
+from desktop.client.grid_cache import CachedGrid, GridCache, GridCursor, Memo
 from desktop.client.models import UserSession
 from pulse_core.roles import Role
 from pulse_core.stats import BandCount, CampaignState, CampaignStats
@@ -38,6 +38,19 @@ def test_a_saved_grid_reads_back_the_same_without_its_token(tmp_path: Path) -> N
     assert b"secret-token" not in cache.path(URL, ALICE.email).read_bytes()
     assert cache.load("http://other:8765", ALICE.email) is None
     assert [p.name for p in tmp_path.iterdir()] == [cache.path(URL, ALICE.email).name]
+
+
+def test_a_write_encodes_again_only_the_rows_that_changed(tmp_path: Path) -> None:
+    cache, memo = GridCache(tmp_path), Memo()
+    campaigns = [make_campaign(n, as_of_seq=n) for n in range(1, 4)]
+    as_of = datetime(2026, 3, 2, 9, 12, tzinfo=UTC)
+    cache.save(URL, CachedGrid(ALICE, 3, as_of, campaigns), memo)
+    first = dict(memo)
+    campaigns[1] = campaigns[1].with_stats(CampaignStats(pending_offers=7), 4)
+    cache.save(URL, CachedGrid(ALICE, 4, as_of, campaigns[:2]), memo)
+    assert memo[1] is first[1] and memo[2] is not first[2] and 3 not in memo
+    saved = cache.load(URL, ALICE.email)
+    assert saved is not None and saved.campaigns == campaigns[:2] and saved.seq == 4
 
 
 @pytest.mark.parametrize(
