@@ -118,7 +118,10 @@ class Supervisor:
         self.headless = headless
         self.redis = redis
         self.server = Child("server", pulse_command("server"), env)
-        self.worker = Child("worker", pulse_command("worker"), env)
+        # arq logs two lines per job at "info" and the demo runs several jobs a second: this
+        # worker logs from "warning" unless PULSE_LOG_LEVEL says otherwise.
+        quiet = {"PULSE_LOG_LEVEL": "warning", **env}
+        self.worker = Child("worker", pulse_command("worker"), quiet)
         self.desktop: Child | None = None
 
     def run(self) -> int:

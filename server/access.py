@@ -84,25 +84,27 @@ class AccessLog:
                 await self.app(scope, receive, send_with_id)
             finally:
                 seconds = time.perf_counter() - started
-                method = scope["method"]
+                method, route = scope["method"], route_of(scope)
                 if self.metrics is not None:
-                    self.metrics.observe_request(method, route_of(scope), status, seconds)
-                access_log.info(
-                    "%s %s %d %.1f ms %s",
-                    method,
-                    _path(scope),
-                    status,
-                    seconds * 1000,
-                    _client(scope),
-                    extra={
-                        "method": method,
-                        "path": _path(scope),
-                        "route": route_of(scope),
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 3),
-                        "client": _client(scope),
-                    },
-                )
+                    self.metrics.observe_request(method, route, status, seconds)
+                if access_log.isEnabledFor(logging.INFO):
+                    path, client = _path(scope), _client(scope)
+                    access_log.info(
+                        "%s %s %d %.1f ms %s",
+                        method,
+                        path,
+                        status,
+                        seconds * 1000,
+                        client,
+                        extra={
+                            "method": method,
+                            "path": path,
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round(seconds * 1000, 3),
+                            "client": client,
+                        },
+                    )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Logs the connection and its end; `send` is not wrapped, so frames cost nothing more."""

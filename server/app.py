@@ -97,8 +97,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.metrics = metrics
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(AccessLog, metrics=metrics)  # the outermost: it times everything
     install_error_handlers(app)
+    app.add_middleware(AccessLog, metrics=metrics)  # the outermost: it times everything
 
     # A connection the driver could not open or lost (asyncpg raises plain OSErrors, such as
     # ConnectionRefusedError, while connecting) is the database not answering too.

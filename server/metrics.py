@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LOGIN_ROUTE = "/api/auth/login"
+# Any other method is counted as "OTHER": a label takes few values.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LOGIN_OUTCOMES = {200: "success", 401: "failure", 429: "limited"}
 BROADCAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -142,6 +144,7 @@ class ServerMetrics:
         self.alarm.observe(seconds)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "OTHER"
         self.http_requests.labels(method, route, str(status)).observe(seconds)
         if route == LOGIN_ROUTE and method == "POST":
             self.logins.labels(LOGIN_OUTCOMES.get(status, "error")).inc()
