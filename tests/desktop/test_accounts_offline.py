@@ -206,6 +206,12 @@ def test_switching_accounts_shows_only_the_other_marketers_campaigns(
     view = alice_window.open_campaign(next(iter(acme)))
     alice_bridge = app.bridge
     alice_window.account_menu.add_action.trigger()
+    dialog = app.login_dialog
+    assert dialog is not None and dialog.email.text() == "" and alice_window.isVisible()
+    assert [dialog.accounts.itemText(n) for n in range(dialog.accounts.count())] == [
+        f"Acme Outdoor ({ALICE})",
+        "Another account…",
+    ]
     computer.sign_in(app, CAROL)
     carol_window = app.window
     assert carol_window is not None and carol_window is not alice_window
