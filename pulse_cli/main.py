@@ -269,7 +269,10 @@ def _setup_logging(args: argparse.Namespace) -> None:
     PULSE_LOG_LEVEL says otherwise; `pulse server` and `pulse worker` log from "info"."""
     from pulse_core.logs import setup_logging
 
-    settings = _settings(args, demo=True)  # only its log settings are read here
+    try:
+        settings = _settings(args, demo=True)  # only its log settings are read here
+    except ValueError:  # settings that do not parse: the command itself says which
+        return
     setup_logging(settings.log_level or "warning", settings.log_format)
 
 

@@ -76,3 +76,13 @@ def test_a_broken_deployment_names_each_problem_and_exits_2(
     assert lines["redis"].startswith("problem") and "not answering" in lines["redis"]
     assert lines["email"].startswith("ok")  # no email is a choice, not a problem
     assert not missing.exists()  # checking creates no database
+
+
+def test_settings_that_do_not_parse_are_one_problem_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, lines = check(monkeypatch, capsys, DATA_DIR=str(tmp_path), PORT="eighty")
+
+    assert code == 2
+    assert list(lines) == ["settings"]
+    assert lines["settings"].startswith("problem") and "PULSE_PORT" in lines["settings"]
