@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 CAMPAIGN_TOPIC_PREFIX = "campaign:"
 MARKETER_TOPIC_PREFIX = "marketer:"
@@ -104,7 +104,29 @@ def population_job_id(target_id: int, previous: str) -> str:
     return f"{JOB_POPULATE_TARGET}:{target_id}:{previous}"
 
 
-# WebSocket close codes of our own (4000-4999 is the application range).
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_SLOW_CONSUMER = 4408
-CLOSE_GOING_AWAY = 1001
+class FrameType(StrEnum):
+    """The `type` of a WebSocket frame, both directions (docs/protocol.md, Frames)."""
+
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    PING = "ping"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    EVENT = "event"
+    RESYNC = "resync"
+    ERROR = "error"
+    PONG = "pong"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server sends (4000-4999 is the application range)."""
+
+    GOING_AWAY = 1001
+    INTERNAL_ERROR = 1011
+    UNAUTHORIZED = 4401
+    SLOW_CONSUMER = 4408
+
+
+CLOSE_UNAUTHORIZED = CloseCode.UNAUTHORIZED
+CLOSE_SLOW_CONSUMER = CloseCode.SLOW_CONSUMER
+CLOSE_GOING_AWAY = CloseCode.GOING_AWAY

@@ -5,8 +5,9 @@ subscriber. Delivery never awaits a client: a frame goes into the connection's b
 and the connection's writer task sends it. A client whose queue fills up is a slow consumer:
 it is told so and closed, and nobody else waits for it.
 
-Per topic the hub remembers the last seq it delivered: a duplicate (the relay may publish an
-event twice) is dropped, and a gap (two workers' publishes crossing) is filled from the event log.
+Per topic the hub keeps a `TopicCursor` at the last seq it delivered: a duplicate (the relay may
+publish an event twice) is dropped, and a gap (two workers' publishes crossing) is filled from the
+event log. Each subscription has its own cursor, which joins the topic's after a replay.
 
 With a latency sink, the broadcast latency of each event on each topic is measured on one
 subscriber, the one queued last (so written last): from the frame's `ts` (its commit, to the
@@ -23,8 +24,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pulse_core.names import CLOSE_SLOW_CONSUMER, ErrorCode
-from pulse_core.wire import error_frame, resync_frame, subscribed_frame
+from pulse_core.names import CloseCode, ErrorCode
+from pulse_core.protocol import DUPLICATE, Error, Gap, Resync, Subscribed, TopicCursor, encode
 from pulse_data import eventlog
 from pulse_data.database import Database
 from pulse_data.eventlog import RecordedEvent
@@ -116,8 +117,8 @@ class Connection:
         reason = "you were not reading events fast enough; reconnect and resume with 'after'"
         try:
             async with asyncio.timeout(SLOW_CLOSE_TIMEOUT_SECONDS):
-                await self._send(error_frame(ErrorCode.SLOW_CONSUMER, reason))
-                await self._close(CLOSE_SLOW_CONSUMER, "slow consumer")
+                await self._send(encode(Error(ErrorCode.SLOW_CONSUMER, reason)))
+                await self._close(CloseCode.SLOW_CONSUMER, "slow consumer")
         except (TimeoutError, OSError, RuntimeError):
             pass
 
@@ -126,14 +127,16 @@ class Connection:
 class Subscription:
     """A connection's place on a topic: the last seq sent, and live frames held during replay."""
 
-    last_seq: int = 0
+    cursor: TopicCursor = field(default_factory=lambda: TopicCursor(0))
     held: list[tuple[int, str]] | None = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class TopicState:
+    """A topic's subscribers, and the last seq delivered to them (None: not known yet)."""
+
     subscribers: dict[Connection, Subscription] = field(default_factory=dict)
-    last_seq: int | None = None
+    cursor: TopicCursor = field(default_factory=TopicCursor)
 
 
 @dataclass(slots=True)
@@ -187,27 +190,28 @@ class Hub:
         state.subscribers[connection] = subscription
         connection.topics.add(topic)
         try:
-            if state.last_seq is not None and after in (None, state.last_seq):
+            known = state.cursor.seq
+            if known is not None and after in (None, known):
                 # The hub follows this topic live: whatever comes after its last seq will be
                 # delivered (or its gap filled) as it arrives, so the database has nothing to add.
-                gone, latest, after = False, state.last_seq, None
+                gone, latest, after = False, known, None
             else:
                 async with self.db.reader() as session:
                     if after is None:
                         gone, latest = False, await eventlog.head(session, topic)
                     else:
                         gone, latest = await eventlog.history_gone(session, topic, after)
-            if state.last_seq is None:
-                state.last_seq = latest
-            await connection.put(subscribed_frame(topic, latest))
+            if state.cursor.seq is None:
+                state.cursor.reset(latest)
+            await connection.put(encode(Subscribed(topic, latest)))
             if after is None:
-                subscription.last_seq = latest
+                subscription.cursor.reset(latest)
             elif gone:
                 self.stats.resyncs += 1
-                subscription.last_seq = latest
-                await connection.put(resync_frame(topic, latest))
+                subscription.cursor.reset(latest)
+                await connection.put(encode(Resync(topic, latest)))
             else:
-                subscription.last_seq = after
+                subscription.cursor.reset(after)
                 await self._replay(connection, subscription, topic)
             await self._release_held(connection, subscription, topic)
         except BaseException:
@@ -218,11 +222,11 @@ class Hub:
         while True:
             async with self.db.reader() as session:
                 page = await eventlog.frames_after(
-                    session, topic, subscription.last_seq, REPLAY_PAGE
+                    session, topic, subscription.cursor.seq or 0, REPLAY_PAGE
                 )
             for event in page:
                 await connection.put(event.frame)
-                subscription.last_seq = event.seq
+                subscription.cursor.advance(event.seq)
             if len(page) < REPLAY_PAGE or connection.slow.is_set():
                 return
 
@@ -230,17 +234,19 @@ class Hub:
         self, connection: Connection, subscription: Subscription, topic: str
     ) -> None:
         """Send the live frames that arrived during the replay, then deliver directly."""
+        cursor = subscription.cursor
         while subscription.held:
             held, subscription.held = subscription.held, []
             for seq, frame in sorted(held):
-                if seq <= subscription.last_seq:
+                step = cursor.check(seq)
+                if step is DUPLICATE:
                     continue
-                if seq > subscription.last_seq + 1:
+                if isinstance(step, Gap):
                     await self._replay(connection, subscription, topic)
-                    if seq <= subscription.last_seq:
+                    if cursor.check(seq) is DUPLICATE:
                         continue
                 await connection.put(frame)
-                subscription.last_seq = seq
+                cursor.advance(seq)
         subscription.held = None
 
     async def deliver(self, events: Iterable[tuple[str, int, str]]) -> None:
@@ -249,26 +255,26 @@ class Hub:
             state = self.topics.get(topic)
             if state is None:
                 continue
-            last = state.last_seq
-            if last is not None and seq <= last:
+            step = state.cursor.check(seq)
+            if step is DUPLICATE:
                 self.stats.duplicates_dropped += 1
                 continue
-            if last is not None and seq > last + 1:
-                await self._fill_gap(topic, last, seq)
+            if isinstance(step, Gap):
+                await self._fill_gap(topic, step)
                 state = self.topics.get(topic)
-                if state is None or (state.last_seq is not None and seq <= state.last_seq):
+                if state is None or state.cursor.check(seq) is DUPLICATE:
                     continue
             self._fan_out(state, topic, seq, frame)
 
-    async def _fill_gap(self, topic: str, last: int, seq: int) -> None:
+    async def _fill_gap(self, topic: str, gap: Gap) -> None:
         async with self.db.reader() as session:
-            missing = await eventlog.frames_after(session, topic, last, seq - last - 1)
+            missing = await eventlog.frames_after(session, topic, gap.after, gap.count)
         self.stats.gaps_filled += 1
         for event in missing:
             state = self.topics.get(topic)
             if state is None:
                 return
-            if event.seq < seq and (state.last_seq is None or event.seq > state.last_seq):
+            if event.seq <= gap.last and state.cursor.check(event.seq) is not DUPLICATE:
                 self._fan_out(state, topic, event.seq, event.frame)
 
     async def catch_up(self) -> int:
@@ -276,25 +282,24 @@ class Hub:
         delivered = 0
         for topic in list(self.topics):
             state = self.topics.get(topic)
-            if state is None or state.last_seq is None:
+            if state is None or state.cursor.seq is None:
                 continue
             async with self.db.reader() as session:
                 events: list[RecordedEvent] = await eventlog.frames_after(
-                    session, topic, state.last_seq, 10_000
+                    session, topic, state.cursor.seq, 10_000
                 )
             await self.deliver((event.topic, event.seq, event.frame) for event in events)
             delivered += len(events)
         return delivered
 
     def _fan_out(self, state: TopicState, topic: str, seq: int, frame: str) -> None:
-        state.last_seq = seq
+        state.cursor.advance(seq)
         for connection, subscription in state.subscribers.items():
             if subscription.held is not None:
                 subscription.held.append((seq, frame))
                 if len(subscription.held) > connection.queue_limit:
                     connection.slow.set()
-            elif seq > subscription.last_seq:
-                subscription.last_seq = seq
+            elif subscription.cursor.on_event(seq) is not DUPLICATE:
                 connection.offer(frame)
         self.stats.delivered_frames += len(state.subscribers)
         if self.latency_sink is not None and state.subscribers:

@@ -10,15 +10,16 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from sqlalchemy.exc import SQLAlchemyError
 
-from pulse_core.names import CLOSE_UNAUTHORIZED, ErrorCode
-from pulse_core.wire import (
-    PONG_FRAME,
+from pulse_core.names import CloseCode, ErrorCode
+from pulse_core.protocol import (
+    PONG_TEXT,
+    Error,
     FrameError,
     Ping,
     Subscribe,
-    error_frame,
+    Unsubscribed,
+    encode,
     parse_client_frame,
-    unsubscribed_frame,
 )
 from pulse_data.accounts import SessionEnded, SessionUser, session_user
 from server.fanout import Connection
@@ -28,7 +29,8 @@ from server.state import ServerState
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CLOSE_INTERNAL_ERROR = 1011
+CLOSE_UNAUTHORIZED = CloseCode.UNAUTHORIZED
+CLOSE_INTERNAL_ERROR = CloseCode.INTERNAL_ERROR
 
 
 def _token(websocket: WebSocket) -> str | None:
@@ -140,21 +142,21 @@ async def _read(
         text = message.get("text")
         if text is None:
             await connection.put(
-                error_frame(ErrorCode.BAD_REQUEST, "send JSON text frames, not binary ones")
+                encode(Error(ErrorCode.BAD_REQUEST, "send JSON text frames, not binary ones"))
             )
             continue
         try:
             frame = parse_client_frame(text)
         except FrameError as exc:
-            await connection.put(error_frame(exc.code, exc.message))
+            await connection.put(encode(Error(exc.code, exc.message)))
             continue
         if isinstance(frame, Ping):
-            await connection.put(PONG_FRAME)
+            await connection.put(PONG_TEXT)
         elif isinstance(frame, Subscribe):
             await _subscribe(state, user, connection, frame)
         else:
             state.hub.unsubscribe(connection, frame.topic.name)
-            await connection.put(unsubscribed_frame(frame.topic.name))
+            await connection.put(encode(Unsubscribed(frame.topic.name)))
 
 
 async def _subscribe(
@@ -164,17 +166,19 @@ async def _subscribe(
     limit = state.settings.max_topics_per_connection
     if topic not in connection.topics and len(connection.topics) >= limit:
         await connection.put(
-            error_frame(
-                ErrorCode.BAD_REQUEST,
-                f"at most {limit} topics per connection: unsubscribe from one first",
-                topic,
+            encode(
+                Error(
+                    ErrorCode.BAD_REQUEST,
+                    f"at most {limit} topics per connection: unsubscribe from one first",
+                    topic,
+                )
             )
         )
         return
     try:
         if not await state.topic_access.may_read(user, frame.topic):
             await connection.put(
-                error_frame(ErrorCode.FORBIDDEN, f"you may not subscribe to {topic!r}", topic)
+                encode(Error(ErrorCode.FORBIDDEN, f"you may not subscribe to {topic!r}", topic))
             )
             return
         await state.hub.subscribe(connection, topic, frame.after)
