@@ -1,18 +1,19 @@
 """The WebSocket half of the client: subscriptions that survive reconnects, in order, no gaps.
 
 One `LiveClient` holds one connection at a time and one subscription per topic, however many
-views ask for it. It reconnects with jittered exponential backoff; on reconnect every topic is
-subscribed again with `after` = the last `seq` it saw, so the server replays what was missed.
-A `seq` that skips ahead is filled from the event history, or, when that is gone, reported as
-a resync so that the owner reloads. Close code 4401 (or a refused upgrade) stops the loop until
-a new token is given.
+views ask for it. It is an adapter around `pulse_core.protocol`: frames are parsed and built
+there, a `TopicCursor` per topic says deliver, duplicate or gap, and the `ReconnectPolicy`
+decides after each connection: retry with jittered exponential backoff (every topic subscribed
+again with `after` = the last `seq` it saw, so the server replays what was missed), log in again
+(close code 4401 or a refused upgrade: the loop waits for a new token), or give up.
+A gap is filled from the event history, or, when that is gone, reported as a resync so that the
+owner reloads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,14 +25,41 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from desktop.client import network
-from desktop.client.backoff import Backoff
 from desktop.client.models import EventFrame
-from pulse_core.names import CLOSE_SLOW_CONSUMER, CLOSE_UNAUTHORIZED
+from pulse_core.protocol import (
+    DELIVER,
+    DUPLICATE,
+    Backoff,
+    BadAddress,
+    ClientFrame,
+    CloseCode,
+    Closed,
+    Ending,
+    Error,
+    Event,
+    FrameError,
+    Gap,
+    GiveUp,
+    Ping,
+    Reauthenticate,
+    ReconnectPolicy,
+    Refused,
+    Resync,
+    Retry,
+    Subscribe,
+    Subscribed,
+    TopicCursor,
+    Unreachable,
+    Unsubscribe,
+    encode,
+    parse_server_frame,
+)
+from pulse_core.topics import parse_topic
 
 log = logging.getLogger(__name__)
 
 HistoryFetcher = Callable[[str, int], Awaitable[list[EventFrame]]]
-STABLE_CONNECTION_SECONDS = 10.0
+PING_TEXT = encode(Ping())
 
 
 class LinkState(StrEnum):
@@ -60,10 +88,6 @@ class LiveListener(Protocol):
     def on_server_error(self, code: str, message: str, topic: str | None) -> None: ...
 
 
-class _AuthRejected(Exception):
-    pass
-
-
 def websocket_url(server_url: str) -> str:
     """`http://host:port` → `ws://host:port/api/ws` (https → wss)."""
     if server_url.startswith("https://"):
@@ -88,13 +112,13 @@ class LiveClient:
         self.url = websocket_url(server_url)
         self.listener = listener
         self.fetch_history = fetch_history
-        self.backoff = backoff or Backoff()
+        self.policy = ReconnectPolicy(backoff or Backoff())
         self.keepalive_seconds = keepalive_seconds
         self.open_timeout = open_timeout
         self.connect_options = network.websocket_options(self.url)  # proxy and certificates
         self._token = token
         self._topics: dict[str, int] = {}  # topic -> number of holders
-        self._last_seq: dict[str, int] = {}
+        self._cursors: dict[str, TopicCursor] = {}  # topic -> the last seq applied, if known
         self._ws: ClientConnection | None = None
         self._closed = False
         self.auth_reason = ""  # why the server last refused the token (the 4401 reason)
@@ -109,13 +133,14 @@ class LiveClient:
         return list(self._topics)
 
     def last_seq(self, topic: str) -> int | None:
-        return self._last_seq.get(topic)
+        cursor = self._cursors.get(topic)
+        return cursor.seq if cursor is not None else None
 
     async def subscribe(self, topic: str, after: int | None = None) -> None:
         """Hold `topic`; the first holder sends the one `subscribe` frame. `after`: the seq
         already seen (of a grid kept on disk), so that the server replays what came since."""
-        if after is not None and topic not in self._topics:
-            self._last_seq.setdefault(topic, after)
+        if topic not in self._topics:
+            self._cursors[topic] = TopicCursor(after)
         self._topics[topic] = self._topics.get(topic, 0) + 1
         if self._topics[topic] == 1:
             await self._send_subscribe(topic)
@@ -127,8 +152,8 @@ class LiveClient:
             self._topics[topic] = holders
             return
         self._topics.pop(topic, None)
-        self._last_seq.pop(topic, None)
-        await self._send({"type": "unsubscribe", "topic": topic})
+        self._cursors.pop(topic, None)
+        await self._send(Unsubscribe(parse_topic(topic)))
 
     def set_token(self, token: str) -> None:
         """A fresh token after signing in again: reconnect now."""
@@ -157,56 +182,65 @@ class LiveClient:
                 break
             self._status(LinkState.CONNECTING)
             started = time.monotonic()
-            reason = ""
-            try:
-                await self._connect_and_serve()
-            except _AuthRejected as exc:
-                self._token_event.clear()
-                self.auth_reason = str(exc)
-                self._status(LinkState.OFFLINE, reason="Signed out: your session expired.")
-                self.listener.on_token_expired()
-                continue
-            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
-                reason = _describe(exc)
-                log.info("live connection to %s lost: %s", self.url, reason)
-            except InvalidURI as exc:
-                self._status(LinkState.OFFLINE, reason=f"Bad server address: {exc}")
-                return
-            except Exception:  # a bug here must not kill live updates for good
-                log.exception("live connection failed unexpectedly; reconnecting")
-                reason = "unexpected error (see the log)"
+            ending = await self._connect_and_serve()
             if self._closed:
                 break
-            if time.monotonic() - started > STABLE_CONNECTION_SECONDS:
-                self.backoff.reset()
-            delay = self.backoff.next_delay()
-            self._status(
-                LinkState.RECONNECTING,
-                retry_in=delay,
-                failures=self.backoff.attempts,
-                reason=reason,
-            )
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            decision = self.policy.decide(ending, lasted=time.monotonic() - started)
+            if isinstance(decision, Reauthenticate):
+                self._token_event.clear()
+                self.auth_reason = decision.reason
+                self._status(LinkState.OFFLINE, reason="Signed out: your session expired.")
+                self.listener.on_token_expired()
+            elif isinstance(decision, GiveUp):
+                self._status(LinkState.OFFLINE, reason=decision.reason)
+                return
+            else:
+                await self._wait_to_retry(decision)
         self._status(LinkState.OFFLINE, reason="closed")
 
-    async def _connect_and_serve(self) -> None:
-        headers = {"Authorization": f"Bearer {self._token}"}
+    async def _wait_to_retry(self, retry: Retry) -> None:
+        log.info("live connection to %s lost: %s", self.url, retry.reason)
+        self._status(
+            LinkState.RECONNECTING,
+            retry_in=retry.delay,
+            failures=retry.attempt,
+            reason=retry.reason,
+        )
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), retry.delay)
+
+    async def _connect_and_serve(self) -> Ending:
+        """Serve one connection; how it ended (the one place that knows the transport's
+        exceptions)."""
         try:
-            ws = await connect(
-                self.url,
-                additional_headers=headers,
-                **self.connect_options,
-                open_timeout=self.open_timeout,
-                ping_interval=20,
-                ping_timeout=20,
-                max_size=2**22,
-            )
+            await self._serve()
         except InvalidStatus as exc:
-            if exc.response.status_code in (401, 403):
-                raise _AuthRejected from exc
-            raise
+            return Refused(exc.response.status_code)
+        except ConnectionClosed as exc:
+            if exc.rcvd is not None and exc.rcvd.code == CloseCode.SLOW_CONSUMER:
+                log.warning("server dropped this client as too slow; resuming")
+            return Closed(exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else Closed(None)
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            return Unreachable(_describe(exc))
+        except InvalidURI as exc:
+            return BadAddress(str(exc))
+        except Exception:  # a bug here must not kill live updates for good
+            log.exception("live connection failed unexpectedly; reconnecting")
+            return Unreachable("unexpected error (see the log)")
+        return Closed(None)
+
+    async def _serve(self) -> None:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        ws = await connect(
+            self.url,
+            additional_headers=headers,
+            **self.connect_options,
+            open_timeout=self.open_timeout,
+            ping_interval=20,
+            ping_timeout=20,
+            max_size=2**22,
+        )
         self._ws = ws
         keepalive = asyncio.create_task(self._keepalive(ws))
         try:
@@ -214,15 +248,7 @@ class LiveClient:
             for topic in list(self._topics):
                 await self._send_subscribe(topic)
             while True:
-                try:
-                    text = await ws.recv()
-                except ConnectionClosed as exc:
-                    if ws.close_code == CLOSE_UNAUTHORIZED:
-                        raise _AuthRejected(ws.close_reason or "") from exc
-                    if ws.close_code == CLOSE_SLOW_CONSUMER:
-                        log.warning("server dropped this client as too slow; resuming")
-                    raise
-                await self._handle(text)
+                await self._handle(await ws.recv())
         finally:
             self._ws = None
             keepalive.cancel()
@@ -235,86 +261,76 @@ class LiveClient:
         while True:
             await asyncio.sleep(self.keepalive_seconds)
             with contextlib.suppress(ConnectionClosed):
-                await ws.send('{"type":"ping"}')
+                await ws.send(PING_TEXT)
 
     # ---- frames -------------------------------------------------------------------------
 
-    async def _send(self, frame: dict[str, Any]) -> None:
+    async def _send(self, frame: ClientFrame) -> None:
         ws = self._ws
         if ws is None:
             return  # sent on the next connect
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(json.dumps(frame))
+            await ws.send(encode(frame))
 
     async def _send_subscribe(self, topic: str) -> None:
-        await self._send({"type": "subscribe", "topic": topic, "after": self._last_seq.get(topic)})
+        await self._send(Subscribe(parse_topic(topic), self.last_seq(topic)))
 
     async def _handle(self, text: str | bytes) -> None:
         try:
-            frame = json.loads(text)
-            kind = frame["type"]
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring a frame that is not a JSON object with a type: %.200r", text)
+            frame = parse_server_frame(text)
+        except FrameError as exc:
+            log.warning("ignoring a frame this client cannot use (%s): %.200r", exc, text)
             return
-        topic = frame.get("topic")
-        if kind == "event":
+        if isinstance(frame, Event):
             await self._on_event(frame)
-        elif kind == "subscribed" and topic in self._topics:
-            resumed = topic in self._last_seq
+        elif isinstance(frame, Subscribed) and frame.topic in self._topics:
+            cursor = self._cursors[frame.topic]
+            resumed = cursor.seq is not None
             if not resumed:
-                self._last_seq[topic] = int(frame.get("seq") or 0)
-            self.listener.on_subscribed(topic, int(frame.get("seq") or 0), resumed)
-        elif kind == "resync" and topic in self._topics:
-            self._last_seq[topic] = int(frame.get("seq") or 0)
-            self.listener.on_resync(topic)
-        elif kind == "error":
-            code, message = str(frame.get("code")), str(frame.get("message"))
-            log.warning("server error frame %s: %s", code, message)
-            if topic in self._topics and code in ("forbidden", "unknown_topic"):
-                self._topics.pop(topic, None)
-                self._last_seq.pop(topic, None)
-            self.listener.on_server_error(code, message, topic)
+                cursor.reset(frame.seq)
+            self.listener.on_subscribed(frame.topic, frame.seq, resumed)
+        elif isinstance(frame, Resync) and frame.topic in self._topics:
+            self._cursors[frame.topic].reset(frame.seq)
+            self.listener.on_resync(frame.topic)
+        elif isinstance(frame, Error):
+            log.warning("server error frame %s: %s", frame.code, frame.message)
+            if frame.ends_subscription and frame.topic in self._topics:
+                self._topics.pop(frame.topic, None)
+                self._cursors.pop(frame.topic, None)
+            self.listener.on_server_error(str(frame.code), frame.message, frame.topic)
 
-    async def _on_event(self, data: dict[str, Any]) -> None:
-        try:
-            frame = EventFrame.from_wire(data)
-        except (KeyError, TypeError, ValueError):
-            log.warning("ignoring a malformed event frame: %.200r", data)
-            return
-        if frame.topic not in self._topics:
+    async def _on_event(self, event: Event) -> None:
+        cursor = self._cursors.get(event.topic)
+        if cursor is None:
             return  # a late frame of a topic we just left
-        last = self._last_seq.get(frame.topic)
-        if last is not None and frame.seq <= last:
+        step = cursor.check(event.seq)
+        if step is DUPLICATE:
             return  # already seen
-        if (
-            last is not None
-            and frame.seq > last + 1
-            and not await self._fill_gap(frame.topic, last, frame.seq)
-        ):
-            self.listener.on_resync(frame.topic)  # the gap is gone: reload, then go on
-        self._last_seq[frame.topic] = frame.seq
-        self.listener.on_event(frame)
+        if isinstance(step, Gap) and not await self._fill_gap(event.topic, cursor, step):
+            self.listener.on_resync(event.topic)  # the gap is gone: reload, then go on
+        cursor.advance(event.seq)
+        self.listener.on_event(EventFrame.from_event(event))
 
-    async def _fill_gap(self, topic: str, last: int, upto: int) -> bool:
-        """Deliver the stored events between `last` and `upto`; False when they are gone."""
+    async def _fill_gap(self, topic: str, cursor: TopicCursor, gap: Gap) -> bool:
+        """Deliver the stored events of `gap`; False when they are gone."""
         if self.fetch_history is None:
             return False
-        log.info("gap on %s: have %d, got %d; filling from history", topic, last, upto)
-        cursor = last
-        while cursor < upto - 1:
+        log.info("gap on %s: missing %d to %d; filling from history", topic, gap.first, gap.last)
+        after = gap.after
+        while after < gap.last:
             try:
-                page = await self.fetch_history(topic, cursor)
+                page = await self.fetch_history(topic, after)
             except Exception as exc:
                 log.warning("could not fill the gap on %s: %s", topic, exc)
                 return False
-            missing = [f for f in page if cursor < f.seq < upto]
-            if not missing or missing[0].seq != cursor + 1:
+            missing = [f for f in page if after < f.seq <= gap.last]
+            if not missing:
                 return False
             for frame in missing:
-                if frame.seq != cursor + 1:
+                if cursor.check(frame.seq) is not DELIVER:
                     return False
-                cursor = frame.seq
-                self._last_seq[topic] = cursor
+                cursor.advance(frame.seq)
+                after = frame.seq
                 self.listener.on_event(frame)
         return True
 
@@ -323,9 +339,6 @@ class LiveClient:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionClosed):
-        code = exc.rcvd.code if exc.rcvd else None
-        return f"connection closed (code {code})" if code else "connection lost"
     if isinstance(exc, ConnectionRefusedError):
         return "server refused the connection"
     if isinstance(exc, TimeoutError):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pulse_core.names import EventName, UpdateReason
+from pulse_core.protocol import Event, parse_event
 from pulse_core.roles import Role
 from pulse_core.stats import CampaignState, CampaignStats, PopulationStatus
 from pulse_core.topics import marketer_topic
@@ -173,23 +174,24 @@ class EventFrame:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any], *, replayed: bool = False) -> EventFrame:
-        stats = data.get("stats")
-        created = data.get("created")
-        count = data.get("count")
-        request_id = data.get("request_id")
+        """From decoded JSON; `pulse_core.protocol.FrameError` (a ValueError) when malformed."""
+        return cls.from_event(parse_event(data), replayed=replayed)
+
+    @classmethod
+    def from_event(cls, event: Event, *, replayed: bool = False) -> EventFrame:
         return cls(
-            topic=str(data["topic"]),
-            seq=int(data["seq"]),
-            event=str(data["event"]),
-            campaign_id=int(data["campaign_id"]),
-            ts=str(data.get("ts") or ""),
-            count=int(count) if count is not None else None,
-            stats=CampaignStats.from_wire(stats) if isinstance(stats, dict) else None,
-            reason=data.get("reason"),
-            created=int(created) if created is not None else None,
-            request_id=str(request_id) if request_id is not None else None,
+            topic=event.topic,
+            seq=event.seq,
+            event=event.event,
+            campaign_id=event.campaign_id,
+            ts=event.ts,
+            count=event.count,
+            stats=CampaignStats.from_wire(dict(event.stats)) if event.stats is not None else None,
+            reason=event.reason,
+            created=event.created,
+            request_id=event.request_id,
             replayed=replayed,
-            actor=actor_name(data.get("actor")),
+            actor=actor_name(event.actor),
         )
 
     @property
