@@ -1,4 +1,8 @@
-"""A small test client for `/api/ws` on the `websockets` library."""
+"""A small test client for `/api/ws` on the `websockets` library.
+
+It sends and parses frames through `pulse_core.protocol`; `send` and `recv` also move raw JSON
+objects, for tests that check the wire itself or send what a bad client would.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+
+from pulse_core.names import FrameType
+from pulse_core.protocol import (
+    ClientFrame,
+    Subscribe,
+    Subscribed,
+    encode,
+    parse_server_frame,
+)
+from pulse_core.topics import parse_topic
 
 Frame = dict[str, Any]
 
@@ -24,7 +38,11 @@ class WsClient:
         return cls(connection)
 
     async def send(self, **frame: Any) -> None:
+        """Any JSON object, even one the server must refuse."""
         await self.connection.send(json.dumps(frame))
+
+    async def send_frame(self, frame: ClientFrame) -> None:
+        await self.connection.send(encode(frame))
 
     async def recv(self, timeout: float = 5.0) -> Frame:
         async with asyncio.timeout(timeout):
@@ -41,9 +59,11 @@ class WsClient:
                     return frames
 
     async def subscribe(self, topic: str, after: int | None = None) -> Frame:
-        await self.send(type="subscribe", topic=topic, after=after)
-        reply = await self.recv()
-        assert reply["type"] == "subscribed", reply
+        await self.send_frame(Subscribe(parse_topic(topic), after))
+        async with asyncio.timeout(5):
+            text = await self.connection.recv()
+        assert isinstance(parse_server_frame(text), Subscribed), text
+        reply: Frame = json.loads(text)
         return reply
 
     async def close(self) -> None:
@@ -57,4 +77,6 @@ class WsClient:
 
 
 def events_of(frames: list[Frame], name: str | None = None) -> list[Frame]:
-    return [f for f in frames if f["type"] == "event" and (name is None or f["event"] == name)]
+    return [
+        f for f in frames if f["type"] == FrameType.EVENT and (name is None or f["event"] == name)
+    ]

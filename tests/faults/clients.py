@@ -2,7 +2,8 @@
 
 `ResumingClient` is what a careful client does: it remembers the last `seq` of each topic and,
 when its connection drops, reconnects (to the same server or another) and subscribes again
-with `after`. It records every frame it gets, so a test can count duplicates and gaps.
+with `after`. It records every frame it gets, so a test can count duplicates and gaps. Frames,
+the per-topic cursor and the retry decision come from `pulse_core.protocol`.
 
 `Producer` commits events the way a worker does (`campaign_transaction`: stored with the change,
 published on Redis after commit, left for the relay when Redis is down).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ssl
 import time
 from collections.abc import Callable
@@ -23,9 +23,30 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from pulse_core.names import UpdateReason
+from pulse_core.protocol import (
+    DUPLICATE,
+    Backoff,
+    Closed,
+    Ending,
+    Error,
+    Event,
+    FrameError,
+    Gap,
+    ReconnectPolicy,
+    Refused,
+    Resync,
+    Retry,
+    Subscribe,
+    Subscribed,
+    TopicCursor,
+    Unreachable,
+    encode,
+    parse_server_frame,
+)
+from pulse_core.topics import parse_topic
 from pulse_data.database import Database
 from pulse_data.pubsub import EventPublisher, campaign_transaction
 
@@ -41,19 +62,23 @@ def login(base_url: str, email: str, password: str = "pulse-demo") -> dict[str, 
     return body
 
 
-def latency_of(frame: dict[str, Any], received_at: float) -> float:
-    sent = datetime.fromisoformat(frame["ts"].replace("Z", "+00:00")).timestamp()
+def latency_of(frame: Event, received_at: float) -> float:
+    sent = datetime.fromisoformat(frame.ts.replace("Z", "+00:00")).timestamp()
     return received_at - sent
 
 
 @dataclass
 class TopicLog:
     start_seq: int | None = None  # the seq the first subscription began after
-    last_seq: int = 0
+    cursor: TopicCursor = field(default_factory=lambda: TopicCursor(0))
     received: list[int] = field(default_factory=list)
     duplicates: int = 0
-    gaps: list[tuple[int, int]] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # (last seq had, seq got)
     resyncs: int = 0
+
+    @property
+    def last_seq(self) -> int:
+        return self.cursor.seq or 0
 
 
 class ResumingClient:
@@ -80,7 +105,11 @@ class ResumingClient:
         self.disconnected_at: list[float] = []
         self.resumed_at: list[float] = []
         self.latencies: list[tuple[float, float]] = []  # (received at, latency)
-        self.errors: list[dict[str, Any]] = []
+        self.errors: list[Error | FrameError] = []
+        self.gave_up: str | None = None  # why it stopped reconnecting (a fault test expects never)
+        self.policy = ReconnectPolicy(
+            Backoff(initial=RECONNECT_DELAY_SECONDS, factor=1.0, jitter=0.0)
+        )
         self.subscribed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -99,15 +128,29 @@ class ResumingClient:
     async def _run(self) -> None:
         while True:
             url = self.ws_urls[self.server_index]
-            with contextlib.suppress(OSError, ConnectionClosed, InvalidHandshake, TimeoutError):
-                await self._session(url)
+            started = time.monotonic()
+            ending = await self._connect(url)
             self.disconnected_at.append(time.time())
             self.subscribed.clear()
+            decision = self.policy.decide(ending, lasted=time.monotonic() - started)
+            if not isinstance(decision, Retry):
+                self.gave_up = f"{decision} after {ending}"
+                return
             if self.switch_servers:
                 self.server_index = (self.server_index + 1) % len(self.ws_urls)
-            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+            await asyncio.sleep(decision.delay)
 
-    async def _session(self, url: str) -> None:
+    async def _connect(self, url: str) -> Ending:
+        try:
+            return await self._session(url)
+        except InvalidStatus as exc:
+            return Refused(exc.response.status_code)
+        except ConnectionClosed as exc:
+            return Closed(exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else Closed(None)
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            return Unreachable(str(exc) or type(exc).__name__)
+
+    async def _session(self, url: str) -> Ending:
         headers = {"Authorization": f"Bearer {self.token}"}
         async with asyncio.timeout(5):
             ws = await connect(
@@ -117,40 +160,45 @@ class ResumingClient:
             self.connections += 1
             for topic, log in self.topics.items():
                 after = None if log.start_seq is None else log.last_seq
-                await ws.send(json.dumps({"type": "subscribe", "topic": topic, "after": after}))
+                await ws.send(encode(Subscribe(parse_topic(topic), after)))
             pending = set(self.topics)
             async for message in ws:
                 received_at = time.time()
-                frame = json.loads(message)
-                kind = frame["type"]
-                if kind == "subscribed":
-                    log = self.topics[frame["topic"]]
+                try:
+                    frame = parse_server_frame(message)
+                except FrameError as exc:
+                    self.errors.append(exc)
+                    continue
+                if isinstance(frame, Subscribed):
+                    log = self.topics[frame.topic]
                     if log.start_seq is None:
-                        log.start_seq = log.last_seq = frame["seq"]
-                    pending.discard(frame["topic"])
+                        log.start_seq = frame.seq
+                        log.cursor.reset(frame.seq)
+                    pending.discard(frame.topic)
                     if not pending:
                         self.subscribed.set()
                         if self.connections > 1:
                             self.resumed_at.append(received_at)
-                elif kind == "event":
+                elif isinstance(frame, Event):
                     self._on_event(frame, received_at)
-                elif kind == "resync":
-                    log = self.topics[frame["topic"]]
+                elif isinstance(frame, Resync):
+                    log = self.topics[frame.topic]
                     log.resyncs += 1
-                    log.last_seq = frame["seq"]
-                elif kind == "error":
+                    log.cursor.reset(frame.seq)
+                elif isinstance(frame, Error):
                     self.errors.append(frame)
+        return Closed(ws.close_code, ws.close_reason or "")
 
-    def _on_event(self, frame: dict[str, Any], received_at: float) -> None:
-        log = self.topics[frame["topic"]]
-        seq = frame["seq"]
-        if seq <= log.last_seq:
+    def _on_event(self, frame: Event, received_at: float) -> None:
+        log = self.topics[frame.topic]
+        had = log.last_seq
+        step = log.cursor.on_event(frame.seq)
+        if step is DUPLICATE:
             log.duplicates += 1
             return
-        if seq > log.last_seq + 1:
-            log.gaps.append((log.last_seq, seq))
-        log.received.append(seq)
-        log.last_seq = seq
+        if isinstance(step, Gap):
+            log.gaps.append((had, frame.seq))
+        log.received.append(frame.seq)
         self.latencies.append((received_at, latency_of(frame, received_at)))
 
 
@@ -171,6 +219,7 @@ def tally(
 ) -> Delivery:
     expected = delivered = duplicated = lost = resyncs = 0
     for client in clients:
+        assert client.gave_up is None, f"{client.name} stopped reconnecting: {client.gave_up}"
         for topic, log in client.topics.items():
             assert log.start_seq is not None, f"{client.name} never subscribed to {topic}"
             owed = set(range(log.start_seq + 1, heads[topic] + 1))

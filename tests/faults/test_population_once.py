@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from pulse_core import messages
 from pulse_core.names import JOB_CREATE_OFFERS, JOB_POPULATE_TARGET, EventName
+from pulse_core.protocol import Event
 from pulse_core.stats import PopulationStatus
 from pulse_data.database import Database
 from pulse_data.models import Campaign, Target
@@ -40,10 +41,10 @@ class RecordingClient(ResumingClient):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.frames: list[dict[str, Any]] = []
+        self.frames: list[Event] = []
 
-    def _on_event(self, frame: dict[str, Any], received_at: float) -> None:
-        if frame["seq"] > self.topics[frame["topic"]].last_seq:
+    def _on_event(self, frame: Event, received_at: float) -> None:
+        if frame.seq > self.topics[frame.topic].last_seq:
             self.frames.append(frame)
         super()._on_event(frame, received_at)
 
@@ -141,7 +142,7 @@ async def settle(cluster: Cluster, campaign_id: int, client: RecordingClient) ->
     offers were announced (time.time())."""
     offers_at = await wait_for(
         lambda: any(
-            f["event"] == EventName.OFFERS_CREATED and f["campaign_id"] == campaign_id
+            f.event == EventName.OFFERS_CREATED and f.campaign_id == campaign_id
             for f in client.frames
         ),
         SETTLE_TIMEOUT,
@@ -165,16 +166,16 @@ async def check_populated_once(
     cluster: Cluster, token: str, campaign_id: int, client: RecordingClient
 ) -> tuple[int, int]:
     """The launch's story as the dashboard saw it; returns (target_populated seen, offers)."""
-    mine = [f for f in client.frames if f["campaign_id"] == campaign_id]
-    populated = [f for f in mine if f["event"] == EventName.TARGET_POPULATED]
-    created = [f for f in mine if f["event"] == EventName.OFFERS_CREATED]
+    mine = [f for f in client.frames if f.campaign_id == campaign_id]
+    populated = [f for f in mine if f.event == EventName.TARGET_POPULATED]
+    created = [f for f in mine if f.event == EventName.OFFERS_CREATED]
     stored = [e for _, e, _ in await stored_events(cluster, f"campaign:{campaign_id}")]
     statuses = []  # the target's status, as each event of the campaign told it
     for frame in mine:
-        if frame["event"] == EventName.TARGET_POPULATED:
+        if frame.event == EventName.TARGET_POPULATED:
             statuses.append(PopulationStatus.POPULATED.value)
-        elif "population_status" in frame:
-            statuses.append(frame["population_status"])
+        elif frame.population_status is not None:
+            statuses.append(frame.population_status)
     rows, members = await offer_counts(cluster, campaign_id)
     [topic] = client.topics
     assert len(populated) == 1, f"target_populated {len(populated)} times; statuses {statuses}"
@@ -182,7 +183,7 @@ async def check_populated_once(
     assert "populating" not in statuses[statuses.index("populated") :], statuses
     assert await target_status(cluster, campaign_id, token) == "populated"
     assert len(created) == 1 and stored.count(EventName.OFFERS_CREATED) == 1
-    assert created[0]["count"] == rows == members > 0
+    assert created[0].count == rows == members > 0
     assert client.topics[topic].duplicates == 0 and not client.topics[topic].gaps
     return len(populated), rows
 
