@@ -34,6 +34,9 @@ from websockets.asyncio.client import connect
 
 from bench.launch import free_port, prepare, wait_ready
 from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_core.names import UpdateReason
+from pulse_core.protocol import Event, Subscribe, Subscribed, encode, parse_server_frame
+from pulse_core.topics import parse_topic
 from pulse_data import apikeys
 from pulse_data.audit import command_line_actor
 from pulse_data.database import Database
@@ -127,17 +130,17 @@ async def measure(
             )
         ).json()
         ws_url = base.replace("http", "ws", 1) + "/api/ws"
-        arrivals: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
+        arrivals: asyncio.Queue[tuple[float, Event]] = asyncio.Queue()
         user = {"Authorization": f"Bearer {login['access_token']}"}
         async with connect(ws_url, additional_headers=user, max_size=None) as ws:
             topic = f"campaign:{campaign_id}"
-            await ws.send(json.dumps({"type": "subscribe", "topic": topic, "after": None}))
-            assert json.loads(await ws.recv())["type"] == "subscribed"
+            await ws.send(encode(Subscribe(parse_topic(topic))))
+            assert isinstance(parse_server_frame(await ws.recv()), Subscribed)
 
             async def read() -> None:
                 async for message in ws:
-                    frame = json.loads(message)
-                    if frame.get("reason") == "ad_activity":
+                    frame = parse_server_frame(message)
+                    if isinstance(frame, Event) and frame.reason == UpdateReason.AD_ACTIVITY:
                         arrivals.put_nowait((time.perf_counter(), frame))
 
             reader = asyncio.create_task(read())

@@ -28,6 +28,9 @@ from sqlalchemy.exc import DBAPIError
 from websockets.asyncio.client import connect
 
 from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_core.names import EventName
+from pulse_core.protocol import Event, Subscribe, Subscribed, encode, parse_server_frame
+from pulse_core.topics import parse_topic
 from pulse_data.database import Database
 from pulse_data.migrate import upgrade_database
 from pulse_data.models import (
@@ -149,8 +152,8 @@ async def measure(base: str, campaign_id: int, timeout: float) -> dict[str, floa
         topic = f"marketer:{login['user']['marketer_id']}:campaigns"
         ws_url = base.replace("http", "ws", 1) + "/api/ws"
         async with connect(ws_url, additional_headers=headers) as ws:
-            await ws.send(json.dumps({"type": "subscribe", "topic": topic, "after": None}))
-            assert json.loads(await ws.recv())["type"] == "subscribed"
+            await ws.send(encode(Subscribe(parse_topic(topic))))
+            assert isinstance(parse_server_frame(await ws.recv()), Subscribed)
             started = time.perf_counter()
             response = await http.post(f"/api/campaigns/{campaign_id}/launch", headers=headers)
             accepted = time.perf_counter() - started
@@ -158,15 +161,15 @@ async def measure(base: str, campaign_id: int, timeout: float) -> dict[str, floa
             result: dict[str, float | int] = {"launch_request_s": accepted}
             async with asyncio.timeout(timeout):
                 while True:
-                    frame = json.loads(await ws.recv())
-                    if frame.get("campaign_id") != campaign_id:
+                    frame = parse_server_frame(await ws.recv())
+                    if not isinstance(frame, Event) or frame.campaign_id != campaign_id:
                         continue
-                    if frame["event"] == "target_populated":
+                    if frame.event == EventName.TARGET_POPULATED:
                         result["target_populated_s"] = time.perf_counter() - started
-                        result["target_population"] = frame["stats"]["target_population"]
-                    if frame["event"] == "offers_created":
+                        result["target_population"] = (frame.stats or {})["target_population"]
+                    if frame.event == EventName.OFFERS_CREATED:
                         result["offers_created_s"] = time.perf_counter() - started
-                        result["offers"] = frame["count"]
+                        result["offers"] = frame.count or 0
                         return result
 
 
