@@ -7,7 +7,8 @@ it is told so and closed, and nobody else waits for it.
 
 Per topic the hub keeps a `TopicCursor` at the last seq it delivered: a duplicate (the relay may
 publish an event twice) is dropped, and a gap (two workers' publishes crossing) is filled from the
-event log. Each subscription has its own cursor, which joins the topic's after a replay.
+event log. Each subscription has a cursor too, so that live frames already sent by its replay are
+not sent again.
 
 With a latency sink, the broadcast latency of each event on each topic is measured on one
 subscriber, the one queued last (so written last): from the frame's `ts` (its commit, to the

@@ -23,6 +23,7 @@ from pulse_core.protocol.cursor import (
     TopicCursor,
 )
 from pulse_core.protocol.frames import (
+    EVENT_FRAME_PREFIX,
     MAX_CLIENT_FRAME_BYTES,
     PONG_TEXT,
     ClientFrame,
@@ -61,6 +62,7 @@ from pulse_core.protocol.reconnect import (
 __all__ = [
     "DELIVER",
     "DUPLICATE",
+    "EVENT_FRAME_PREFIX",
     "MAX_CLIENT_FRAME_BYTES",
     "PONG_TEXT",
     "Backoff",

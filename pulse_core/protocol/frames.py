@@ -190,6 +190,9 @@ def encode(frame: Frame) -> str:
 
 
 PONG_TEXT = encode(Pong())
+# How the text of every event frame begins (`event_frame` puts `type` first): a reader that
+# only counts events can tell one from the other frames without decoding it.
+EVENT_FRAME_PREFIX = dumps({"type": FrameType.EVENT.value})[:-1]
 
 
 def utc_now_iso(now: datetime | None = None) -> str:
