@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from sqlalchemy import case, distinct, func, select
@@ -21,6 +22,8 @@ from pulse_data.models import (
     TargetPopulation,
 )
 
+STAT_NAMES = tuple(f.name for f in fields(CampaignStats) if f.name != "bands")
+
 
 def _scope(
     query: Any, column: Any, campaign_ids: Collection[int] | None, marketer_id: int | None
@@ -33,21 +36,61 @@ def _scope(
     raise ValueError("give campaign_ids or marketer_id")
 
 
-async def campaign_stats(
+# A campaign's stats but the bands, in `CampaignStats`' field order.
+_Numbers = tuple[int, int, int, int, float, float, float, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """What the grouped queries read, by campaign (bands by target)."""
+
+    target_of: dict[int, int]
+    bands_of: dict[int, list[BandCount]]
+    offers: dict[int, dict[str, tuple[int, int]]]
+    ads: dict[int, Any]
+    ledger: dict[int, int]
+    population_of: dict[int, int] = field(default_factory=dict)  # by target, filled on use
+
+    def numbers(self, campaign_id: int, target_id: int) -> _Numbers:
+        """One campaign's stats but the bands, in `CampaignStats`' field order."""
+        by_state = self.offers.get(campaign_id, {})
+        pending_count, pending_cost = by_state.get(OfferState.PENDING, (0, 0))
+        current_count, current_cost = by_state.get(OfferState.CURRENT, (0, 0))
+        completed_count, _ = by_state.get(OfferState.COMPLETED, (0, 0))
+        reach, views, jumps, spent = self.ads.get(campaign_id, (0, 0, 0, 0))
+        population = self.population_of.get(target_id)
+        if population is None:
+            population = sum(band.population for band in self.bands_of.get(target_id, ()))
+            self.population_of[target_id] = population
+        return (
+            population,
+            pending_count,
+            current_count,
+            completed_count,
+            cents_to_amount(pending_cost + current_cost),
+            cents_to_amount(int(spent or 0)),
+            cents_to_amount(self.ledger.get(campaign_id, 0)),
+            int(reach or 0),
+            int(views or 0),
+            int(jumps or 0),
+        )
+
+
+async def _counts(
     session: AsyncSession,
-    *,
-    campaign_ids: Collection[int] | None = None,
-    marketer_id: int | None = None,
-) -> dict[int, CampaignStats]:
-    """Stats of the given campaigns (or of all of one marketer's), keyed by campaign id."""
-    campaigns_q = select(Campaign.id, Campaign.target_id)
-    if campaign_ids is None:
-        campaigns_q = campaigns_q.where(Campaign.marketer_id == marketer_id)
-    else:
-        campaigns_q = campaigns_q.where(Campaign.id.in_(list(campaign_ids)))
-    target_of = {row.id: row.target_id for row in await session.execute(campaigns_q)}
+    campaign_ids: Collection[int] | None,
+    marketer_id: int | None,
+    target_of: dict[int, int] | None = None,
+) -> _Counts | None:
+    if target_of is None:
+        campaigns_q = select(Campaign.id, Campaign.target_id)
+        if campaign_ids is None:
+            campaigns_q = campaigns_q.where(Campaign.marketer_id == marketer_id)
+        else:
+            campaigns_q = campaigns_q.where(Campaign.id.in_(list(campaign_ids)))
+        target_of = {row.id: row.target_id for row in await session.execute(campaigns_q)}
     if not target_of:
-        return {}
+        return None
 
     bands_q = (
         select(Band.id, Band.target_id, Band.level, Band.name, func.count(TargetPopulation.id))
@@ -100,26 +143,52 @@ async def campaign_stats(
     ledger = {
         campaign_id: int(total or 0) for campaign_id, total in await session.execute(ledger_q)
     }
+    return _Counts(target_of, bands_of, offers, ads, ledger)
 
-    result: dict[int, CampaignStats] = {}
-    for campaign_id, target_id in target_of.items():
-        by_state = offers.get(campaign_id, {})
-        pending_count, pending_cost = by_state.get(OfferState.PENDING, (0, 0))
-        current_count, current_cost = by_state.get(OfferState.CURRENT, (0, 0))
-        completed_count, _ = by_state.get(OfferState.COMPLETED, (0, 0))
-        reach, views, jumps, spent = ads.get(campaign_id, (0, 0, 0, 0))
-        bands = tuple(bands_of.get(target_id, ()))
-        result[campaign_id] = CampaignStats(
-            target_population=sum(band.population for band in bands),
-            pending_offers=pending_count,
-            current_offers=current_count,
-            completed_offers=completed_count,
-            pending_spend=cents_to_amount(pending_cost + current_cost),
-            spend_to_date=cents_to_amount(int(spent or 0)),
-            balance=cents_to_amount(ledger.get(campaign_id, 0)),
-            unique_reach=int(reach or 0),
-            banner_views=int(views or 0),
-            text_jumps=int(jumps or 0),
-            bands=bands,
+
+async def campaign_stats(
+    session: AsyncSession,
+    *,
+    campaign_ids: Collection[int] | None = None,
+    marketer_id: int | None = None,
+) -> dict[int, CampaignStats]:
+    """Stats of the given campaigns (or of all of one marketer's), keyed by campaign id."""
+    counts = await _counts(session, campaign_ids, marketer_id)
+    if counts is None:
+        return {}
+    return {
+        campaign_id: CampaignStats(
+            *counts.numbers(campaign_id, target_id),
+            bands=tuple(counts.bands_of.get(target_id, ())),
         )
+        for campaign_id, target_id in counts.target_of.items()
+    }
+
+
+async def campaign_stats_wire(
+    session: AsyncSession, marketer_id: int, target_of: dict[int, int]
+) -> dict[int, dict[str, Any]]:
+    """`campaign_stats(marketer_id=...)`, each as its `to_wire()`, for lists of thousands.
+
+    `target_of` is the target of each of the marketer's campaigns, already read by the caller.
+    No `CampaignStats` per campaign, and the campaigns of one target share its bands' list.
+    """
+    counts = await _counts(session, None, marketer_id, target_of)
+    if counts is None:
+        return {}
+    bands_wire = {
+        target_id: [
+            {"band_id": b.band_id, "level": b.level, "name": b.name, "population": b.population}
+            for b in bands
+        ]
+        for target_id, bands in counts.bands_of.items()
+    }
+    no_bands: list[dict[str, Any]] = []
+    result: dict[int, dict[str, Any]] = {}
+    for campaign_id, target_id in counts.target_of.items():
+        wire: dict[str, Any] = dict(
+            zip(STAT_NAMES, counts.numbers(campaign_id, target_id), strict=True)
+        )
+        wire["bands"] = bands_wire.get(target_id, no_bands)
+        result[campaign_id] = wire
     return result

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+
 import httpx
 import pytest
+from sqlalchemy import select
+from starlette.requests import Request
 
 from pulse_core import messages
+from pulse_data.campaigns import campaign_listing, get_campaign
+from pulse_data.database import Database
+from pulse_data.models import Marketer
+from server.api.campaigns import campaign_out, json_answer, listing_json
 from tests.backend import ALICE, CAROL, DEMO_PASSWORD, LiveBackend
 
 STATS = {
@@ -74,6 +83,39 @@ def test_campaigns_have_state_target_and_every_stat(live_backend: LiveBackend) -
     active = next(c for c in campaigns if c["state"] == "active")
     assert active["stats"]["target_population"] > 0
     assert active["stats"]["pending_offers"] + active["stats"]["current_offers"] > 0
+
+
+async def test_the_campaign_list_says_what_each_campaigns_own_answer_says(
+    demo_database_url: str,
+) -> None:
+    # The list is written without a model per campaign, each campaign with its model.
+    db = Database(demo_database_url)
+    try:
+        async with db.reader() as session:
+            for marketer_id in await session.scalars(select(Marketer.id)):
+                listed = json.loads(listing_json(await campaign_listing(session, marketer_id)))
+                assert listed
+                for campaign in listed:
+                    one = await get_campaign(session, marketer_id, campaign["id"])
+                    assert campaign == campaign_out(one).model_dump(mode="json") | {"bids": None}
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "size", "gzipped"),
+    [("gzip, deflate", 40_000, True), ("br;q=1.0, gzip;q=0.5", 40_000, True),
+     ("gzip;q=0", 40_000, False), ("identity", 40_000, False), ("gzip", 1_000, False)],
+)  # fmt: skip
+async def test_a_large_answer_goes_gzipped_to_a_client_that_accepts_it(
+    accept_encoding: str, size: int, gzipped: bool
+) -> None:
+    body = json.dumps([{"title": f"Campaign {n}"} for n in range(size // 20)]).encode()[:size]
+    request = Request({"type": "http", "headers": [(b"accept-encoding", accept_encoding.encode())]})
+    answer = await json_answer(request, body)
+    assert answer.headers.get("content-encoding") == ("gzip" if gzipped else None)
+    assert (gzip.decompress(answer.body) if gzipped else answer.body) == body
+    assert answer.headers["vary"] == "Accept-Encoding"
 
 
 @pytest.mark.parametrize(

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import logging
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from pydantic_core import to_json
 
 from pulse_core import messages
 from pulse_core.names import JOB_CREATE_OFFERS, AuditAction
-from pulse_core.stats import PopulationStatus
+from pulse_core.stats import CampaignState, CampaignStats, PopulationStatus, campaign_state
 from pulse_data.campaigns import (
     BidInput,
     CampaignChanges,
     CampaignDraft,
+    CampaignListing,
     CampaignNotFound,
     CampaignStateConflict,
     CampaignView,
     LaunchOutcome,
+    campaign_listing,
     change_state,
     create_campaign,
     deposit,
     edit_campaign,
     get_campaign,
     launch_campaign,
-    list_campaigns,
     request_refresh,
 )
 from pulse_data.population import enqueue_population
@@ -58,6 +62,10 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorOut},
 }
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {**WRITE_ERRORS, 503: {"model": ErrorOut}}
+# A list of campaigns at least this long goes gzipped to a client that accepts it: 10,000
+# campaigns are 8.3 MB of JSON, 0.26 MB at level 1 (~30 ms); level 6 is 3x slower for 25% less.
+GZIP_MIN_BYTES = 32 * 1024
+GZIP_LEVEL = 1
 
 
 def campaign_out(view: CampaignView) -> CampaignOut:
@@ -87,6 +95,59 @@ def campaign_out(view: CampaignView) -> CampaignOut:
     )
 
 
+_STATE_TEXT = {state: state.value for state in CampaignState}  # faster than `.value`
+
+
+def listing_json(listing: CampaignListing) -> bytes:
+    """The JSON of `list[CampaignOut]` for a listing, built without a model per campaign.
+
+    Keys in `CampaignOut`'s order; pydantic-core writes the values as it does for the models.
+    """
+    as_of_seq = listing.as_of_seq
+    stats_of = listing.stats
+    no_stats = CampaignStats().to_wire()
+    items = []
+    for (
+        campaign_id,
+        marketer_id,
+        title,
+        description,
+        starts_at,
+        ends_at,
+        launched_at,
+        deactivated_at,
+        paused_at,
+        target_id,
+        target_title,
+        population_status,
+        last_populated_at,
+    ) in listing.rows:  # the order of LISTING_COLUMNS
+        items.append(
+            {
+                "id": campaign_id,
+                "marketer_id": marketer_id,
+                "title": title,
+                "description": description,
+                "state": _STATE_TEXT[campaign_state(launched_at, deactivated_at, paused_at)],
+                "target": {
+                    "id": target_id,
+                    "title": target_title,
+                    "population_status": population_status,
+                    "last_populated_at": last_populated_at,
+                },
+                "stats": stats_of.get(campaign_id, no_stats),
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "launched_at": launched_at,
+                "deactivated_at": deactivated_at,
+                "paused_at": paused_at,
+                "bids": None,
+                "as_of_seq": as_of_seq,
+            }
+        )
+    return to_json(items)
+
+
 def _not_found(campaign_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"campaign {campaign_id} not found")
 
@@ -102,9 +163,33 @@ async def _fresh(state: ServerState, marketer_id: int, campaign_id: int) -> Camp
         return campaign_out(await get_campaign(session, marketer_id, campaign_id))
 
 
-@router.get("", responses={401: {"model": ErrorOut}})
-async def campaigns(user: CurrentUser, session: SessionDep) -> list[CampaignOut]:
-    return [campaign_out(view) for view in await list_campaigns(session, user.marketer_id)]
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an `Accept-Encoding` value accepts gzip (`gzip;q=0` refuses it)."""
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.partition(";")
+        if name.strip() in ("gzip", "*"):
+            quality = params.strip().removeprefix("q=").strip()
+            try:
+                return not quality or float(quality) > 0
+            except ValueError:
+                return False
+    return False
+
+
+async def json_answer(request: Request, body: bytes) -> Response:
+    """A JSON answer, gzipped when it is large and the client accepts gzip."""
+    headers = {"Vary": "Accept-Encoding"}
+    if len(body) >= GZIP_MIN_BYTES and accepts_gzip(request.headers.get("accept-encoding", "")):
+        # zlib lets go of the GIL: the event loop keeps serving WebSockets meanwhile.
+        body = await asyncio.to_thread(gzip.compress, body, GZIP_LEVEL, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("", response_model=list[CampaignOut], responses={401: {"model": ErrorOut}})
+async def campaigns(user: CurrentUser, session: SessionDep, request: Request) -> Response:
+    listing = await campaign_listing(session, user.marketer_id)
+    return await json_answer(request, listing_json(listing))
 
 
 @router.get("/{campaign_id}", responses=ERRORS)
