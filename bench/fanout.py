@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.fanout --subscribers 100,1000,10000
     .venv/bin/python -m bench.fanout --quick          # N=100 only, a few seconds
+    .venv/bin/python -m bench.fanout --subscribers 10000 --server-metrics off   # metrics' cost
 
 The path measured is the production one: this process publishes announcements on Redis
 (`pulse_data.pubsub.encode_announcement`, channel `EVENTS_CHANNEL`, frames built with
@@ -876,6 +877,7 @@ class ServerProcess:
         log_path: Path,
         profile: Path | None,
         gc_threshold: tuple[int, int, int] | None,
+        metrics: bool = True,
     ) -> None:
         settings = {
             "data_dir": str(deployment.tmp),
@@ -884,6 +886,7 @@ class ServerProcess:
             "secret_key": deployment.secret_key,
             "host": HOST,
             "port": port,
+            "metrics_enabled": metrics,
         }
         config = {
             "settings": settings,
@@ -980,6 +983,51 @@ def _http_get(port: int, path: str) -> tuple[int, bytes]:
         connection.close()
 
 
+def _scrape(port: int) -> dict[str, float]:
+    """The server's `/metrics`, parsed: {sample: value}, a labelled sample keyed `name{le=...}`
+    by its `le` only (the only label the broadcast histogram has); {} when metrics are off."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = _http_get(port, "/metrics")
+    if status != 200:
+        return {}
+    samples = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            le = sample.labels.get("le")
+            samples[f"{sample.name}{{le={le}}}" if le else sample.name] = sample.value
+    return samples
+
+
+def _histogram_quantiles(
+    before: dict[str, float], after: dict[str, float], name: str, fractions: Sequence[float]
+) -> tuple[int, list[float | None]]:
+    """Observations of histogram `name` between two scrapes, and their quantiles in seconds,
+    interpolated in their bucket as Prometheus's histogram_quantile does."""
+    prefix = f"{name}_bucket{{le="
+    buckets = sorted(
+        (math.inf if key[len(prefix) : -1] == "+Inf" else float(key[len(prefix) : -1]),
+         after[key] - before.get(key, 0.0))
+        for key in after
+        if key.startswith(prefix)
+    )  # fmt: skip
+    total = buckets[-1][1] if buckets else 0.0
+    quantiles: list[float | None] = []
+    for fraction in fractions:
+        if not total:
+            quantiles.append(None)
+            continue
+        rank, lower, below = fraction * total, 0.0, 0.0
+        for bound, cumulative in buckets:
+            if cumulative >= rank:
+                inside = cumulative - below
+                share = (rank - below) / inside if inside else 1.0
+                quantiles.append(lower if math.isinf(bound) else lower + (bound - lower) * share)
+                break
+            lower, below = bound, cumulative
+    return int(total), quantiles
+
+
 def _wait_until(
     condition: Callable[[], bool], timeout: float, what: str, check: Callable[[], None]
 ) -> None:
@@ -1022,6 +1070,7 @@ class Options:
     gc_threshold: tuple[int, int, int] | None
     freeze_gc: bool
     profile_dir: Path | None
+    server_metrics: bool = True
 
 
 @dataclass
@@ -1175,6 +1224,7 @@ def _paced(
     fleet.ctrl[C_REC_HI] = source.seq + count
     fleet.ctrl[C_REC_LO] = source.seq + 1
     time.sleep(40 * TICK_SECONDS)  # every client has read the window
+    scrape_before = _scrape(server.port) if options.server_metrics else {}
     gc_before = server.gc_snapshot()
     frames_before = fleet.total(S_FRAMES)
     server_cpu_before = _cpu_seconds(server.pid)
@@ -1203,6 +1253,13 @@ def _paced(
     gc = _gc_delta(gc_before, server.gc_snapshot())
     frames = fleet.total(S_FRAMES) - frames_before
     elapsed = (ended_ns - started_ns) / 1e9
+    # The server's own figure: one observation per event, on the subscriber written last.
+    observed, (server_p50, server_p99) = _histogram_quantiles(
+        scrape_before,
+        _scrape(server.port) if options.server_metrics else {},
+        "pulse_broadcast_latency_seconds",
+        (0.50, 0.99),
+    )
     fleet.ctrl[C_REC_LO] = NO_RECORDING
     fleet.ctrl[C_REC_HI] = 0
     time.sleep(40 * TICK_SECONDS)
@@ -1222,6 +1279,9 @@ def _paced(
         "p99_ms": round(_percentile(samples, 0.99) * ms, 2),
         "p999_ms": round(_percentile(samples, 0.999) * ms, 2),
         "max_ms": round(samples[-1] * ms, 2) if samples else None,
+        "server_histogram_events": observed,
+        "server_histogram_p50_ms": None if server_p50 is None else round(server_p50 * 1000, 1),
+        "server_histogram_p99_ms": None if server_p99 is None else round(server_p99 * 1000, 1),
         "late_publishes": late_publishes,
         # the server fell behind: the backlog limit was hit or it delivered under 90% of the rate
         "overloaded": overloaded or frames / elapsed < 0.9 * options.paced_frames_per_second,
@@ -1237,7 +1297,13 @@ def measure(n: int, deployment: Deployment, options: Options, log: Callable[[str
     port = _free_port()
     profile = options.profile_dir / f"server-{n}.prof" if options.profile_dir else None
     server = ServerProcess(
-        deployment, port, n, deployment.tmp / f"server-{n}.log", profile, options.gc_threshold
+        deployment,
+        port,
+        n,
+        deployment.tmp / f"server-{n}.log",
+        profile,
+        options.gc_threshold,
+        options.server_metrics,
     )
     fleet: ClientFleet | None = None
     publisher = Publisher(deployment.redis_url)
@@ -1309,10 +1375,11 @@ def measure(n: int, deployment: Deployment, options: Options, log: Callable[[str
         result.server_cpu_us_per_frame = result.flood["server_cpu_us_per_frame"]
         result.p50_ms = result.paced["p50_ms"]
         result.p99_ms = result.paced["p99_ms"]
-        status, body = _http_get(port, "/metrics")
-        if status == 200:
-            result.server_metrics = json.loads(body)
-            result.server_metrics.pop("listener", None)
+        result.server_metrics = {
+            name: value
+            for name, value in _scrape(port).items()
+            if name.startswith("pulse_") and "{" not in name
+        }
         expected = source.seq
         live = n - fleet.total(S_CLOSED)
         result.checks = {
@@ -1349,6 +1416,11 @@ def _summary(run: dict[str, Any]) -> str:
              f"server {run['server_cpu_us_per_frame']} CPU µs/frame"]  # fmt: skip
     if "p99_ms" in run:
         parts.append(f"p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms")
+    if run.get("server_histogram_p99_ms") is not None:
+        parts.append(
+            f"server histogram p50 {run['server_histogram_p50_ms']} ms, "
+            f"p99 {run['server_histogram_p99_ms']} ms"
+        )
     if run.get("server_gc_share_of_cpu") is not None:
         parts.append(f"GC {run['server_gc_share_of_cpu']:.0%} of server CPU")
     parts.append(
@@ -1445,6 +1517,20 @@ def _table(results: Sequence[Result]) -> str:
             f"{c.get('gaps_or_duplicates')} | {c.get('frames_received'):,} / "
             f"{c.get('frames_expected'):,} |"
         )
+    if any(r.paced.get("server_histogram_events") for r in results):
+        lines += [
+            "",
+            "| N | p50 / p99 ms, every frame (bench clients) | p50 / p99 ms, "
+            "pulse_broadcast_latency_seconds (per event, last subscriber) | events observed |",
+            "|---|---|---|---|",
+        ]
+        for r in results:
+            p = r.paced
+            lines.append(
+                f"| {r.n:,} | {p.get('p50_ms')} / {p.get('p99_ms')} | "
+                f"{p.get('server_histogram_p50_ms')} / {p.get('server_histogram_p99_ms')} | "
+                f"{p.get('server_histogram_events')} |"
+            )
     return "\n".join(lines)
 
 
@@ -1529,6 +1615,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="DIR",
         help="run the server under cProfile and write DIR/server-N.prof (slows it down)",
     )
+    parser.add_argument(
+        "--server-metrics",
+        choices=("on", "off"),
+        default="on",
+        help="off: PULSE_METRICS_ENABLED=false in the server, to measure what metrics cost",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the JSON here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -1594,6 +1686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc_threshold=args.gc_threshold,
         freeze_gc=args.server_gc_freeze,
         profile_dir=args.profile_server.resolve() if args.profile_server else None,
+        server_metrics=args.server_metrics == "on",
     )
 
     results: list[Result] = []

@@ -8,7 +8,9 @@ latency is observed once per event and topic (see `Hub`), HTTP requests once eac
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -18,7 +20,12 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
@@ -33,8 +40,39 @@ LOGIN_ROUTE = "/api/auth/login"
 # Any other method is counted as "OTHER": a label takes few values.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LOGIN_OUTCOMES = {200: "success", 401: "failure", 429: "limited"}
-BROADCAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BROADCAST_BUCKETS = (
+    *(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75),
+    *(1, 1.5, 2.5, 5, 10, 30),
+)
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class PlainHistogram(Collector):
+    """A histogram without labels counted in plain numbers, for the event loop's hot path:
+    an observation is a bisect and two additions (prometheus_client's Histogram takes a lock
+    and walks its buckets: 1.7 µs instead of 0.3)."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative = list(accumulate(self.counts))
+        buckets = [
+            (repr(float(bound)), total)
+            for bound, total in zip(self.bounds, cumulative, strict=False)
+        ]
+        buckets.append(("+Inf", cumulative[-1]))
+        yield HistogramMetricFamily(
+            self.name, self.documentation, buckets=buckets, sum_value=self.sum
+        )
 
 
 class _StateCollector(Collector):
@@ -113,14 +151,14 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         self._token = token
         self.alarm = SlowBroadcastAlarm(slow_broadcast_seconds, clock=clock)
-        self.broadcast_latency = Histogram(
+        self.broadcast_latency = PlainHistogram(
             "pulse_broadcast_latency_seconds",
             "From an event's commit (its frame's ts, to the millisecond) to its frame written "
             "to a subscriber's socket: observed once per event and topic on each server, on "
             "the subscriber written last",
-            buckets=BROADCAST_BUCKETS,
-            registry=self.registry,
+            BROADCAST_BUCKETS,
         )
+        self.registry.register(self.broadcast_latency)
         self.http_requests = Histogram(
             "pulse_http_request_duration_seconds",
             "HTTP requests by method, route template and status, and how long they took",

@@ -145,7 +145,7 @@ def _promtool() -> str:
     return path
 
 
-def test_the_prometheus_config_and_alert_rules_pass_promtool_and_their_unit_tests() -> None:
+def test_promtool_passes_the_config_the_alert_rules_their_tests_and_the_metrics() -> None:
     promtool = _promtool()
     check = subprocess.run(
         [promtool, "check", "config", "prometheus.yml"],  # its rule files too
@@ -162,5 +162,17 @@ def test_the_prometheus_config_and_alert_rules_pass_promtool_and_their_unit_test
         timeout=60,
     )
 
+    metrics = ServerMetrics(lambda: None, slow_broadcast_seconds=1.0)
+    metrics.observe_broadcast(0.2)
+    metrics.observe_request("GET", "/api/me", 200, 0.01)
+    lint = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=metrics.render().decode(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
     assert check.returncode == 0, check.stdout + check.stderr
     assert unit.returncode == 0, unit.stdout + unit.stderr
+    assert lint.returncode == 0, lint.stdout + lint.stderr
