@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from typing import Any
 
 from pulse_core.names import EventName, UpdateReason
 from pulse_core.protocol import Event, parse_event
 from pulse_core.roles import Role
-from pulse_core.stats import CampaignState, CampaignStats, PopulationStatus
+from pulse_core.stats import BandCount, CampaignState, CampaignStats, PopulationStatus
 from pulse_core.topics import marketer_topic
 
 
@@ -89,16 +90,16 @@ class Campaign:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Campaign:
-        try:
-            state = CampaignState(data.get("state") or CampaignState.NOT_LAUNCHED.value)
-        except ValueError:
-            state = CampaignState.NOT_LAUNCHED
+        # Hot path: a grid of 10,000 campaigns is parsed at sign-in.
+        state = data.get("state")
         return cls(
             id=int(data["id"]),
             title=str(data.get("title") or ""),
-            state=state,
-            target=TargetInfo.from_wire(data.get("target")),
-            stats=CampaignStats.from_wire(data.get("stats") or {}),
+            state=_STATES.get(state, CampaignState.NOT_LAUNCHED)
+            if isinstance(state, str)
+            else CampaignState.NOT_LAUNCHED,
+            target=_target(data.get("target")),
+            stats=_stats(data.get("stats") or {}),
             description=str(data.get("description") or ""),
             launched_at=data.get("launched_at"),
             deactivated_at=data.get("deactivated_at"),
@@ -149,6 +150,58 @@ def actor_name(value: Any) -> str | None:
     """The name in an event's `actor` (`{"id", "name"}`), or None."""
     name = value.get("name") if isinstance(value, dict) else None
     return name if isinstance(name, str) and name.strip() else None
+
+
+_STATES = {state.value: state for state in CampaignState}
+_STAT_NAMES = frozenset(f.name for f in fields(CampaignStats)) - {"bands"}
+
+
+def _target(data: dict[str, Any] | None) -> TargetInfo:
+    """`TargetInfo.from_wire`, made once for the many campaigns of one target."""
+    data = data or {}
+    try:
+        return _target_of(
+            data.get("id"),
+            data.get("title"),
+            data.get("population_status"),
+            data.get("last_populated_at"),
+        )
+    except TypeError:  # a value that cannot be a cache key
+        return TargetInfo.from_wire(data)
+
+
+@lru_cache(maxsize=1024)
+def _target_of(
+    target_id: Any, title: Any, population_status: Any, last_populated_at: Any
+) -> TargetInfo:
+    return TargetInfo.from_wire(
+        {
+            "id": target_id,
+            "title": title,
+            "population_status": population_status,
+            "last_populated_at": last_populated_at,
+        }
+    )
+
+
+def _stats(data: dict[str, Any]) -> CampaignStats:
+    """`CampaignStats.from_wire`, with the bands that campaigns of one target share made once."""
+    try:
+        key = tuple(
+            (band["band_id"], band["level"], band["name"], band["population"])
+            for band in data.get("bands") or ()
+        )
+        bands = _bands(key)
+    except (KeyError, TypeError):  # not bands: from_wire says what is wrong
+        return CampaignStats.from_wire(data)
+    return CampaignStats(
+        **{name: value for name, value in data.items() if name in _STAT_NAMES}, bands=bands
+    )
+
+
+@lru_cache(maxsize=1024)
+def _bands(key: tuple[tuple[Any, ...], ...]) -> tuple[BandCount, ...]:
+    return tuple(BandCount(*band) for band in key)
 
 
 def _optional_int(value: Any) -> int | None:

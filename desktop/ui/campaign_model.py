@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
+    QAbstractItemModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QStandardItemModel
 
 from desktop.client.export import Cell, money_cell
 from desktop.client.models import Campaign
@@ -37,6 +37,7 @@ _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
 HIGHLIGHT_SECONDS = 1.5
 
 Index = QModelIndex | QPersistentModelIndex
@@ -140,13 +141,23 @@ def _population_tip(campaign: Campaign) -> str:
     return "\n".join(lines)
 
 
-class CampaignTableModel(QAbstractTableModel):
-    """A read-only table over a `CampaignStore`."""
+class CampaignTableModel(QStandardItemModel):
+    """A read-only table over a `CampaignStore`.
+
+    An item model without items: it keeps only the row and column counts, so its `index`,
+    `rowCount` and `columnCount` stay in C++. Sorting 10,000 rows takes ~70,000 comparisons,
+    each of which then calls into Python once (`CampaignFilterProxy.lessThan`), not three times.
+    """
 
     def __init__(self, store: CampaignStore, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(len(store.rows), _COLUMN_COUNT, parent)
         self.store = store
-        self._rows = store.rows
+        # The rows as this model has announced them: they change between its rowsAboutToBe*
+        # and rows* signals, as Qt asks (connected here first, these slots run first).
+        self._rows = list(store.rows)
+        self._inserting: list[Campaign] = []
+        self.rowsInserted.connect(self._take_inserted)
+        self.rowsRemoved.connect(self._forget_removed)
         self.highlight: QColor = changed_cell_color()  # renewed when the palette changes
         self._highlighted: dict[tuple[int, int], float] = {}  # (campaign id, column) -> until
         self._expire = QTimer(self)
@@ -160,11 +171,9 @@ class CampaignTableModel(QAbstractTableModel):
 
     # ---- Qt model API -------------------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else _COLUMN_COUNT
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        # Read-only, as QAbstractTableModel's (an item model's empty cells would be editable).
+        return _FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
@@ -181,7 +190,7 @@ class CampaignTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = _DISPLAY) -> Any:
-        # Hot path: the sort proxy calls this twice per comparison (RAW_ROLE).
+        # Hot path: every painted and measured cell.
         row = index.row()
         if not 0 <= row < len(self._rows):
             return None
@@ -207,7 +216,12 @@ class CampaignTableModel(QAbstractTableModel):
         return None
 
     def campaign_at(self, row: int) -> Campaign:
-        return self.store.row(row)
+        return self._rows[row]
+
+    @property
+    def rows(self) -> list[Campaign]:
+        """The campaigns by model row."""
+        return self._rows
 
     def is_highlighted(self, campaign_id: int, column: int) -> bool:
         return (campaign_id, column) in self._highlighted
@@ -216,17 +230,22 @@ class CampaignTableModel(QAbstractTableModel):
 
     def _on_change(self, change: Change) -> None:
         if isinstance(change, RowsInserted):
-            if change.done:
-                self.endInsertRows()
-            else:
-                self.beginInsertRows(QModelIndex(), change.first, change.last)
+            if change.done:  # the store holds them now
+                self._inserting = self.store.rows[change.first : change.last + 1]
+                self.insertRows(change.first, len(self._inserting))
         elif isinstance(change, RowsRemoved):
-            if change.done:
-                self.endRemoveRows()
-            else:
-                self.beginRemoveRows(QModelIndex(), change.first, change.last)
+            if not change.done:
+                self.removeRows(change.first, change.last - change.first + 1)
         elif isinstance(change, RowChanged):
+            self._rows[change.row] = self.store.rows[change.row]
             self._cells_changed(change)
+
+    def _take_inserted(self, _parent: QModelIndex, first: int, _last: int) -> None:
+        self._rows[first:first] = self._inserting
+        self._inserting = []
+
+    def _forget_removed(self, _parent: QModelIndex, first: int, last: int) -> None:
+        del self._rows[first : last + 1]
 
     def _cells_changed(self, change: RowChanged) -> None:
         columns = sorted({COLUMN_OF_FIELD[f] for f in change.fields if f in COLUMN_OF_FIELD})
@@ -267,6 +286,7 @@ class CampaignFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self.setSortRole(RAW_ROLE)
         self.setDynamicSortFilter(True)
+        self._rows: list[Campaign] | None = None  # the source model's rows, for `lessThan`
         self._state: CampaignState | None = None
         self._text = ""
 
@@ -279,6 +299,19 @@ class CampaignFilterProxy(QSortFilterProxyModel):
         self.beginFilterChange()
         self._text = text.strip().casefold()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def setSourceModel(self, model: QAbstractItemModel) -> None:
+        super().setSourceModel(model)
+        self._rows = model.rows if isinstance(model, CampaignTableModel) else None
+
+    def lessThan(self, source_left: Index, source_right: Index) -> bool:
+        # Hot path: sorting 10,000 rows takes ~8 comparisons per row. Qt's own would call
+        # `data` twice per comparison (back into Python, with a QVariant each way).
+        rows = self._rows
+        if rows is None:
+            return super().lessThan(source_left, source_right)
+        raw = COLUMNS[source_left.column()].raw
+        return bool(raw(rows[source_left.row()]) < raw(rows[source_right.row()]))
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         model = self.sourceModel()
