@@ -6,7 +6,7 @@
 
 The path measured is the production one: this process publishes announcements on Redis
 (`pulse_data.pubsub.encode_announcement`, channel `EVENTS_CHANNEL`, frames built with
-`pulse_core.wire.event_frame`, each event on both of its campaign's topics, as the workers do)
+`pulse_core.protocol.event_frame`, each event on both of its campaign's topics, as the workers do)
 to an embedded redis-server; a real server process (`server.main.run_server`, a throwaway SQLite
 database) listens, fans out, and writes WebSocket frames to N subscribers of `campaign:<id>`
 held by separate client processes. The server is pinned to one core; clients, publisher and
@@ -48,9 +48,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pulse_core.protocol import (
+    DELIVER,
+    EVENT_FRAME_PREFIX,
+    CloseCode,
+    Error,
+    ErrorCode,
+    FrameError,
+    Subscribe,
+    Subscribed,
+    TopicCursor,
+    encode,
+    parse_server_frame,
+)
+from pulse_core.topics import parse_topic
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-EVENT_PREFIX = b'{"type":"event"'
+EVENT_PREFIX = EVENT_FRAME_PREFIX.encode()
 HOST = "127.0.0.1"
 
 # Per client process: slots in a shared array of int64, written by the process every TICK.
@@ -67,8 +82,6 @@ TICK_SECONDS = 0.005  # how often a client process reports; 4x that with many co
 FLOOD_INFLIGHT_FRAMES = 50_000
 SERVER_CHILD_CODE = "import bench.fanout as b; b._server_child()"
 QUIET_BUSY_CORES = 0.25  # what "the machine is idle" means before each phase
-
-CLOSE_SLOW_CONSUMER = 4408  # pulse_core.names.CLOSE_SLOW_CONSUMER (not imported in clients)
 
 
 class BenchError(RuntimeError):
@@ -298,16 +311,14 @@ class _WsClient(asyncio.Protocol):
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
             f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
         ).encode()
-        self.subscribe = _masked_frame(
-            1, json.dumps({"type": "subscribe", "topic": topic, "after": None}).encode()
-        )
+        self.subscribe = _masked_frame(1, encode(Subscribe(parse_topic(topic))).encode())
         self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.upgraded = False
         self.subscribed = False
         self.slow = False
         self.closed = False
-        self.last_seq = 0
+        self.cursor = TopicCursor(0)  # the last seq received
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # asyncio callbacks
@@ -397,11 +408,8 @@ class _WsClient(asyncio.Protocol):
                 if data.startswith(EVENT_PREFIX, start):
                     at = data.find(b'"seq":', start, end) + 6
                     seq = int(data[at : data.find(b",", at, end)])
-                    last = self.last_seq
-                    if seq != last + 1:
-                        c.gaps += 1
-                    if seq > last:
-                        self.last_seq = seq
+                    if self.cursor.on_event(seq) is not DELIVER:
+                        c.gaps += 1  # a gap or a duplicate
                     events += 1
                     if c.rec_lo <= seq <= c.rec_hi:
                         if not now_ns:
@@ -427,31 +435,30 @@ class _WsClient(asyncio.Protocol):
 
     def _control(self, payload: bytes) -> None:
         try:
-            frame = json.loads(payload)
-        except ValueError:
+            frame = parse_server_frame(payload)
+        except FrameError as exc:
             self.c.errors += 1
-            self.c.note(f"not JSON: {payload[:80]!r}")
+            self.c.note(f"not a frame ({exc}): {payload[:80]!r}")
             return
-        kind = frame.get("type")
-        if kind == "subscribed":
+        if isinstance(frame, Subscribed):
             if not self.subscribed:
                 self.subscribed = True
-                self.last_seq = int(frame["seq"])
+                self.cursor.reset(frame.seq)
                 self.c.subscribed += 1
                 if not self.ready.done():
                     self.ready.set_result(None)
-        elif kind == "error":
+        elif isinstance(frame, Error):
             self.c.errors += 1
-            self.c.note(f"error frame: {frame.get('code')}: {frame.get('message')}")
-            if frame.get("code") == "slow_consumer":
+            self.c.note(f"error frame: {frame.code}: {frame.message}")
+            if frame.code == ErrorCode.SLOW_CONSUMER:
                 self._mark_slow()
             elif not self.ready.done():
-                self._fail(f"error frame: {frame.get('code')}: {frame.get('message')}")
+                self._fail(f"error frame: {frame.code}: {frame.message}")
 
     def _closed_by_server(self, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
         self.c.close_codes[code] += 1
-        if code == CLOSE_SLOW_CONSUMER:
+        if code == CloseCode.SLOW_CONSUMER:
             self._mark_slow()
         self._send(0x8, payload[:2])
         assert self.transport is not None
@@ -542,7 +549,11 @@ async def _client_async(
         shm[base + S_ERRORS] = counters.errors
         shm[base + S_FAILED] = counters.failed
         shm[base + S_MIN_SEQ] = min(
-            (client.last_seq for client in clients if client.subscribed and not client.closed),
+            (
+                client.cursor.seq or 0
+                for client in clients
+                if client.subscribed and not client.closed
+            ),
             default=-1,
         )
         counters.rec_lo = ctrl[C_REC_LO]
@@ -813,7 +824,7 @@ class EventSource:
 
     def announcement(self, events: int = 1) -> str:
         from pulse_core.names import EventName, UpdateReason
-        from pulse_core.wire import event_frame, utc_now_iso
+        from pulse_core.protocol import event_frame, utc_now_iso
         from pulse_data.eventlog import RecordedEvent
         from pulse_data.pubsub import encode_announcement
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from pulse_core.names import CloseCode, ErrorCode, EventName, FrameType
 from pulse_core.protocol import (
     DELIVER,
     DUPLICATE,
+    EVENT_FRAME_PREFIX,
     MAX_CLIENT_FRAME_BYTES,
     PONG_TEXT,
     Backoff,
@@ -105,6 +107,9 @@ def test_event_frames_are_built_once_in_the_documented_shape() -> None:
     )
     parsed = parse_server_frame(text)
     assert isinstance(parsed, Event) and encode(parsed) == text
+    assert text.startswith(EVENT_FRAME_PREFIX)
+    for other in (Subscribed(TOPIC, 1), Resync(TOPIC, 1), Error(ErrorCode.TOO_LARGE, "x"), Pong()):
+        assert not encode(other).startswith(EVENT_FRAME_PREFIX)
 
 
 @pytest.mark.parametrize(
@@ -160,6 +165,20 @@ def test_cursor_says_deliver_duplicate_or_gap() -> None:
     assert cursor.on_event(11) == Gap(8, 10) and cursor.seq == 11
     cursor.reset(2)  # resync: carry on after the server's seq, whatever came before
     assert cursor.check(3) is DELIVER and cursor.check(2) is DUPLICATE
+
+
+@FAST
+@given(st.one_of(st.none(), st.integers(0, 20)), st.lists(st.integers(1, 30), max_size=30))
+def test_on_event_is_check_then_advance_unless_duplicate(
+    start: int | None, seqs: list[int]
+) -> None:
+    cursor, model = TopicCursor(start), TopicCursor(start)
+    for seq in seqs:
+        expected = model.check(seq)
+        if expected is not DUPLICATE:
+            model.reset(seq)
+        assert cursor.on_event(seq) == expected
+        assert cursor.seq == model.seq
 
 
 def deliveries(draw: st.DrawFn) -> tuple[int, list[int]]:
@@ -306,3 +325,86 @@ def test_frame_type_names_are_the_documented_ones() -> None:
         assert f"| `{code}` |" in doc, code
     for close in CloseCode:
         assert f"| {int(close)} |" in doc, close
+
+
+# Where the protocol's adapters live; test files may spell the wire literally to pin it.
+ADAPTERS = ["server", "workers", "pulse_data", "pulse_cli", "desktop", "bench", "scripts"]
+ADAPTER_FILES = ["tests/wsclient.py", "tests/faults/clients.py"]
+_FRAME_TYPES = {str(t) for t in FrameType}
+_ERROR_CODES = {str(c) for c in ErrorCode}
+_CLOSE_CODES = {int(c) for c in CloseCode}
+_JSON_TYPE = re.compile(r'"type":\s*"(' + "|".join(sorted(_FRAME_TYPES)) + ')"')
+
+
+def _literals(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, what) of each frame type, error code or close code spelled as a literal."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    found: list[tuple[int, str]] = []
+
+    def is_frame_type(node: ast.AST | None) -> bool:
+        return isinstance(node, ast.Constant) and node.value in _FRAME_TYPES
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and id(node) not in docstrings:
+            value = node.value
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, int) and value in _CLOSE_CODES:
+                found.append((node.lineno, f"close code {value}"))
+            elif isinstance(value, str) and value in _ERROR_CODES:
+                found.append((node.lineno, f"error code {value!r}"))
+            elif isinstance(value, str | bytes):
+                text = value if isinstance(value, str) else value.decode("latin-1")
+                if _JSON_TYPE.search(text):
+                    found.append((node.lineno, f"frame in JSON text {text[:40]!r}"))
+        elif isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for operand in operands:
+                elements = operand.elts if isinstance(operand, ast.Tuple | ast.Set) else [operand]
+                if any(is_frame_type(e) for e in elements):
+                    found.append((node.lineno, "frame type compared with a literal"))
+        elif isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "type" and is_frame_type(value):
+                    found.append((node.lineno, "frame built with a literal type"))
+        elif isinstance(node, ast.keyword):
+            if node.arg == "type" and is_frame_type(node.value):
+                found.append((node.value.lineno, "frame built with a literal type"))
+        elif isinstance(node, ast.MatchValue) and is_frame_type(node.value):
+            found.append((node.lineno, "frame type matched with a literal"))
+    return found
+
+
+def test_frame_types_error_codes_and_close_codes_are_spelled_only_in_pulse_core() -> None:
+    paths = [p for name in ADAPTERS for p in sorted((ROOT / name).rglob("*.py"))]
+    paths += [ROOT / name for name in ADAPTER_FILES]
+    offences = [
+        f"{path.relative_to(ROOT)}:{line}: {what}"
+        for path in paths
+        for line, what in _literals(ast.parse(path.read_text(), str(path)))
+    ]
+    assert offences == [], "use pulse_core.protocol / pulse_core.names instead:\n" + "\n".join(
+        offences
+    )
+
+
+def test_the_literal_check_catches_what_it_is_for() -> None:
+    source = """
+kind = frame["type"]
+if kind == "subscribed": pass
+send({"type": "subscribe", "topic": t})
+send(type="ping")
+ws.send('{"type":"ping"}')
+if code in ("forbidden", "unknown_topic"): pass
+await ws.close(4408)
+match kind:
+    case "event": pass
+"""
+    assert sorted(line for line, _ in _literals(ast.parse(source))) == [3, 4, 5, 6, 7, 7, 8, 10]

@@ -70,11 +70,16 @@ class TopicCursor:
 
     def on_event(self, seq: int) -> Step:
         """`check`, and move to `seq` unless it is a duplicate: for a reader that applies a
-        frame after a gap too (it reports or fills the gap on its own)."""
-        step = self.check(seq)
-        if step is not DUPLICATE:
+        frame after a gap too (it reports or fills the gap on its own). Written out in full:
+        the hub calls it per subscriber per frame."""
+        last = self.seq
+        if last is None or seq == last + 1:
             self.seq = seq
-        return step
+            return DELIVER
+        if seq <= last:
+            return DUPLICATE
+        self.seq = seq
+        return Gap(last + 1, seq - 1)
 
     def reset(self, seq: int | None) -> None:
         """Carry on after `seq` whatever came before (a `resync`, or a fresh subscription)."""
