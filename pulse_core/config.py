@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     mail_wait_seconds: float = Field(default=20.0, ge=0)
     mail_gap_seconds: float = Field(default=300.0, gt=0)
 
-    populate_batch_size: int = 500
-    offer_batch_size: int = 1000
+    # Each batch is one INSERT ... SELECT: 100,000 members take 10 of them (not 200).
+    populate_batch_size: int = 10_000
+    offer_batch_size: int = 10_000
     offer_activation_delay_seconds: float = 5.0
     populate_retry_seconds: float = 0.5
     demo_traffic_interval_seconds: int = 3

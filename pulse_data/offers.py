@@ -14,11 +14,11 @@ from pulse_core.stats import PopulationStatus
 from pulse_data.database import Database
 from pulse_data.models import Bid, Campaign, Offer, OfferState, Target, TargetPopulation, utcnow
 from pulse_data.pubsub import EventPublisher, campaign_transaction
-from pulse_data.sqlutil import insert_ignoring_conflicts
+from pulse_data.sqlutil import insert_ignoring_conflicts, rowcount
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE = 10_000
 
 
 class TargetStillPopulating(Exception):
@@ -71,24 +71,22 @@ async def _insert_batch(
         .join(Bid, (Bid.band_id == TargetPopulation.band_id) & (Bid.campaign_id == campaign_id))
         .where(*conditions)
     )
-    statement = (
-        insert_ignoring_conflicts(session, Offer, [Offer.campaign_id, Offer.member_id])
-        .from_select(
-            [
-                Offer.campaign_id,
-                Offer.member_id,
-                Offer.band_id,
-                Offer.offer_amount_cents,
-                Offer.marketer_cost_cents,
-                Offer.state,
-                Offer.created_at,
-                Offer.activate_at,
-            ],
-            source,
-        )
-        .returning(Offer.id)
+    statement = insert_ignoring_conflicts(
+        session, Offer, [Offer.campaign_id, Offer.member_id]
+    ).from_select(
+        [
+            Offer.campaign_id,
+            Offer.member_id,
+            Offer.band_id,
+            Offer.offer_amount_cents,
+            Offer.marketer_cost_cents,
+            Offer.state,
+            Offer.created_at,
+            Offer.activate_at,
+        ],
+        source,
     )
-    inserted = len((await session.execute(statement)).all())
+    inserted = rowcount(await session.execute(statement))  # no id per offer back over the wire
     return (None if upto is None else int(upto)), inserted
 
 

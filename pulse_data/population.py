@@ -8,13 +8,13 @@ matches a group when they have any of the target's accepted traits of that group
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, case, delete, distinct, func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pulse_core.names import JOB_POPULATE_TARGET, QUEUE_NAME, UpdateReason, population_job_id
@@ -37,7 +37,7 @@ from pulse_data.sqlutil import insert_ignoring_conflicts, rowcount
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 10_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -240,15 +240,74 @@ async def _begin(
         return True
 
 
+async def _ring_groups(session: AsyncSession, target_id: int) -> list[int]:
+    """The target's trait group ids in ring order: the bullseye needs all, ring k the first N-k."""
+    rows = await session.scalars(
+        select(TargetTraitGroup.trait_group_id)
+        .where(TargetTraitGroup.target_id == target_id)
+        .order_by(TargetTraitGroup.position, TargetTraitGroup.trait_group_id)
+    )
+    return list(rows)
+
+
+def _placements(
+    target_id: int,
+    groups: list[int],
+    band_of_level: dict[int, int],
+    in_range: list[Any],
+    dialect: str,
+) -> Select[Any]:
+    """(target_id, band_id, member_id) of each member in range that a band takes, in SQL.
+
+    Group i (in ring order) is bit i of a member's mask of matched groups; the member's band
+    is `band_level`'s: with the first t groups matched and not group t, level N - t.
+    """
+    bit = case({group_id: 1 << i for i, group_id in enumerate(groups)}, value=Trait.trait_group_id)
+    # SQLite would read every member's tags of an accepted trait for each batch (its index on
+    # the tags' trait): `+ 0` leaves it the batch's id range. PostgreSQL combines both indexes.
+    tag_trait = MemberTag.trait_id + 0 if dialect == "sqlite" else MemberTag.trait_id
+    matched = (
+        select(MemberTag.member_id.label("member_id"), func.sum(distinct(bit)).label("mask"))
+        .join(Trait, Trait.id == tag_trait)
+        .join(
+            TargetTrait,
+            (TargetTrait.trait_id == tag_trait) & (TargetTrait.target_id == target_id),
+        )
+        .where(Trait.trait_group_id.in_(groups), *in_range)
+        .group_by(MemberTag.member_id)
+        .subquery()
+    )
+    levels = len(groups)
+    band = case(
+        *(
+            (
+                matched.c.mask.bitwise_and(1 << matched_count) == 0,
+                band_of_level[levels - matched_count],
+            )
+            for matched_count in range(1, levels)
+        ),
+        else_=band_of_level[0],
+    )
+    return select(
+        literal(target_id).label("target_id"), band.label("band_id"), matched.c.member_id
+    ).where(
+        matched.c.mask.bitwise_and(1) != 0  # group 0 unmatched: in no band
+    )
+
+
 async def _populate_batch(
     session: AsyncSession,
     target_id: int,
-    positions: list[int],
+    groups: list[int],
     band_of_level: dict[int, int],
     after: int,
     batch_size: int,
 ) -> tuple[int | None, int]:
-    """Place the members with ids in (after, next boundary]; returns (boundary, rows removed)."""
+    """Place the members with ids in (after, next boundary]; returns (boundary, rows removed).
+
+    The bands are computed and written by the database (one INSERT ... SELECT): no member's
+    tags travel to this process.
+    """
     upto = await session.scalar(
         select(Member.id)
         .where(Member.id > after)
@@ -257,52 +316,32 @@ async def _populate_batch(
         .limit(1)
     )
     in_range = [MemberTag.member_id > after]
-    if upto is not None:
-        in_range.append(MemberTag.member_id <= upto)
-    matches = await session.execute(
-        select(MemberTag.member_id, TargetTraitGroup.position)
-        .join(Trait, Trait.id == MemberTag.trait_id)
-        .join(
-            TargetTrait,
-            (TargetTrait.trait_id == MemberTag.trait_id) & (TargetTrait.target_id == target_id),
-        )
-        .join(
-            TargetTraitGroup,
-            (TargetTraitGroup.trait_group_id == Trait.trait_group_id)
-            & (TargetTraitGroup.target_id == target_id),
-        )
-        .where(*in_range)
-        .distinct()
-    )
-    matched: dict[int, set[int]] = defaultdict(set)
-    for member_id, position in matches:
-        matched[member_id].add(position)
-    placed: dict[int, int] = {}
-    for member_id, member_positions in matched.items():
-        level = band_level(member_positions, positions)
-        if level is not None:
-            placed[member_id] = band_of_level[level]
-
     existing_range = [TargetPopulation.target_id == target_id, TargetPopulation.member_id > after]
     if upto is not None:
+        in_range.append(MemberTag.member_id <= upto)
         existing_range.append(TargetPopulation.member_id <= upto)
-    existing = await session.execute(
-        select(TargetPopulation.id, TargetPopulation.member_id, TargetPopulation.band_id).where(
-            *existing_range
-        )
+    dialect = session.get_bind().dialect.name
+    placements = (
+        _placements(target_id, groups, band_of_level, in_range, dialect) if groups else None
     )
-    stale = [row_id for row_id, member_id, band_id in existing if placed.get(member_id) != band_id]
-    if stale:
-        await session.execute(delete(TargetPopulation).where(TargetPopulation.id.in_(stale)))
-    if placed:
+
+    removed = 0
+    if await session.scalar(select(TargetPopulation.id).where(*existing_range).limit(1)):
+        stale = delete(TargetPopulation).where(*existing_range)
+        if placements is not None:  # keep the members whose band stays the same
+            placed = placements.subquery()
+            kept = select(placed.c.member_id, placed.c.band_id)
+            stale = stale.where(
+                tuple_(TargetPopulation.member_id, TargetPopulation.band_id).not_in(kept)
+            )
+        removed = rowcount(await session.execute(stale))
+    if placements is not None:
         await session.execute(
-            insert_ignoring_conflicts(session, TargetPopulation),
-            [
-                {"target_id": target_id, "band_id": band_id, "member_id": member_id}
-                for member_id, band_id in sorted(placed.items())
-            ],
+            insert_ignoring_conflicts(session, TargetPopulation).from_select(
+                ["target_id", "band_id", "member_id"], placements
+            )
         )
-    return (None if upto is None else int(upto)), len(stale)
+    return (None if upto is None else int(upto)), removed
 
 
 async def populate_target(
@@ -322,7 +361,7 @@ async def populate_target(
         log.info("target %d was populated after this population was asked for", target_id)
         return PopulateResult(target_id, 0, already_done=True)
     async with db.reader() as session:
-        positions = await _group_positions(session, target_id)
+        groups = await _ring_groups(session, target_id)
     async with db.writer() as session:
         band_of_level = await ensure_bands(session, target_id)
         await session.commit()
@@ -332,7 +371,7 @@ async def populate_target(
     while after is not None:
         async with db.writer() as session:
             after, stale = await _populate_batch(
-                session, target_id, positions, band_of_level, after, batch_size
+                session, target_id, groups, band_of_level, after, batch_size
             )
             await session.commit()
         removed += stale
