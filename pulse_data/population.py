@@ -278,16 +278,12 @@ def _placements(
         .subquery()
     )
     levels = len(groups)
-    band = case(
-        *(
-            (
-                matched.c.mask.bitwise_and(1 << matched_count) == 0,
-                band_of_level[levels - matched_count],
-            )
-            for matched_count in range(1, levels)
-        ),
-        else_=band_of_level[0],
-    )
+    rings = [
+        (matched.c.mask.bitwise_and(1 << matched_count) == 0, band_of_level[levels - matched_count])
+        for matched_count in range(1, levels)
+    ]
+    # One group only: whoever matched it is in the bullseye (a CASE needs at least one WHEN).
+    band = case(*rings, else_=band_of_level[0]) if rings else literal(band_of_level[0])
     return select(
         literal(target_id).label("target_id"), band.label("band_id"), matched.c.member_id
     ).where(
