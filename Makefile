@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.members_import --members 100000
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/desktop_bench.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.desktop_login --campaigns 1000,10000
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.commit_to_cell
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.desktop_export --rows 10000
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m bench.desktop_offline --campaigns 1000,10000
 	$(BIN)/python -m bench.fanout --subscribers 100,1000,10000

@@ -215,6 +215,13 @@ async def prepare(url: str, members: int, campaigns: int) -> Seeded:
 @contextmanager
 def running_server(url: str, directory: Path) -> Iterator[str]:
     """An embedded redis-server and `pulse server` on `url`'s database; yields the base URL."""
+    with running_services(url, directory) as (base, _redis_url):
+        yield base
+
+
+@contextmanager
+def running_services(url: str, directory: Path) -> Iterator[tuple[str, str]]:
+    """`running_server`, yielding the server's base URL and the Redis URL."""
     redis = EmbeddedRedis(directory / "redis")
     redis.start()
     try:
@@ -233,7 +240,7 @@ def running_server(url: str, directory: Path) -> Iterator[str]:
         try:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
-            yield base
+            yield base, redis.url
         finally:
             stop_all([server])
     finally:

@@ -46,7 +46,7 @@ from desktop.ui.theme import ThemeMenu, changed_cell_color, palette_changed, ref
 from desktop.ui.tray import Tray
 
 log = logging.getLogger(__name__)
-COALESCE_MS = 50
+COALESCE_MS = 20
 APP_NAME = "Campaign Pulse"
 
 
@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
         self._coalesce = QTimer(self)
         self._coalesce.setSingleShot(True)
         self._coalesce.setInterval(COALESCE_MS)
-        self._coalesce.timeout.connect(self.apply_pending_events)
+        self._coalesce.timeout.connect(self._coalesce_elapsed)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -291,14 +291,24 @@ class MainWindow(QMainWindow):
             self.live_seq = seq
 
     def _on_events_ready(self) -> None:
+        # The first events after a quiet spell show at once; those that follow within
+        # COALESCE_MS wait for the timer and go in one batch: a burst stays one grid update
+        # per COALESCE_MS, a lone change is not held back.
         if not self._coalesce.isActive():
+            self.apply_pending_events()
             self._coalesce.start()
 
-    def apply_pending_events(self) -> None:
-        """Apply every buffered event in one go: one change per row, then the alerts."""
+    def _coalesce_elapsed(self) -> None:
+        if self.apply_pending_events():
+            self._coalesce.start()  # still busy: the next batch waits its turn too
+
+    def apply_pending_events(self) -> bool:
+        """Apply every buffered event in one go: one change per row, then the alerts.
+
+        Returns whether there was any."""
         frames = self.bridge.take_events()
         if not frames:
-            return
+            return False
         result = self.dashboard.apply(frames, self.window_context())
         self.keeper.applied(frames, result.fetch)
         for campaign_id in sorted(result.fetch):
@@ -310,6 +320,7 @@ class MainWindow(QMainWindow):
                 self.tray.notify(alert.flash)
             if alert.decision.sound:
                 self.sounds.play(alert.decision.sound)
+        return True
 
     @property
     def sounds(self) -> EffectPlayer | SilentPlayer:
