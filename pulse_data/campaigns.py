@@ -11,8 +11,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import String, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from pulse_core import messages
 from pulse_core.names import AuditAction, UpdateReason
@@ -169,23 +171,63 @@ class CampaignListing:
     stats: dict[int, dict[str, Any]]  # `CampaignStats.to_wire()` by campaign id
 
 
+class UtcText(FunctionElement[str]):
+    """A time column as the JSON text pydantic writes for its UTC datetime, made by the
+    database: `2026-12-03T09:12:00.250000Z`, or `2026-12-03T09:12:00Z` on a whole second.
+
+    10,000 campaigns have 60,000 times: made into datetimes and back into text in Python
+    they were a third of a list's answer.
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(UtcText)
+def _utc_text(element: UtcText, compiler: Any, **kw: Any) -> str:
+    # Another dialect (or str() of a statement): the column itself.
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(UtcText, "sqlite")
+def _utc_text_sqlite(element: UtcText, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps them as text in UTC, `YYYY-MM-DD HH:MM:SS.ffffff` (SQLAlchemy's format).
+    value = compiler.process(element.clauses, **kw)
+    day, time_of_day = f"substr({value}, 1, 10) || 'T' || ", f"substr({value}, 12"
+    return (
+        f"CASE WHEN substr({value}, 20) IN ('', '.000000') "
+        f"THEN {day}{time_of_day}, 8) || 'Z' ELSE {day}{time_of_day}) || 'Z' END"
+    )
+
+
+@compiles(UtcText, "postgresql")
+def _utc_text_postgresql(element: UtcText, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    utc = f"({value} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        f"CASE WHEN mod(extract(microseconds FROM {value})::bigint, 1000000) = 0 THEN '' "
+        f"ELSE to_char({utc}, '.US') END || 'Z'"
+    )
+
+
 _CAMPAIGNS = table(Campaign).c
 _TARGETS = table(Target).c
-# Core columns: reading them skips the ORM's per-row work.
+# Core columns, the times as their JSON text: no ORM object and no datetime per campaign.
 LISTING_COLUMNS = (
     _CAMPAIGNS.id,
     _CAMPAIGNS.marketer_id,
     _CAMPAIGNS.title,
     _CAMPAIGNS.description,
-    _CAMPAIGNS.starts_at,
-    _CAMPAIGNS.ends_at,
-    _CAMPAIGNS.launched_at,
-    _CAMPAIGNS.deactivated_at,
-    _CAMPAIGNS.paused_at,
+    UtcText(_CAMPAIGNS.starts_at).label("starts_at"),
+    UtcText(_CAMPAIGNS.ends_at).label("ends_at"),
+    UtcText(_CAMPAIGNS.launched_at).label("launched_at"),
+    UtcText(_CAMPAIGNS.deactivated_at).label("deactivated_at"),
+    UtcText(_CAMPAIGNS.paused_at).label("paused_at"),
     _TARGETS.id.label("target_id"),
     _TARGETS.title.label("target_title"),
     _TARGETS.population_status,
-    _TARGETS.last_populated_at,
+    UtcText(_TARGETS.last_populated_at).label("last_populated_at"),
 )
 
 

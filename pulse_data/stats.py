@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import case, distinct, func, select
+from sqlalchemy import BigInteger, case, cast, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pulse_core.stats import BandCount, CampaignStats, cents_to_amount
@@ -133,9 +133,10 @@ async def _counts(
     ads = {row[0]: row[1:] for row in await session.execute(ads_q)}
 
     ledger_q = _scope(
-        select(LedgerEntry.campaign_id, func.sum(LedgerEntry.amount_cents)).group_by(
-            LedgerEntry.campaign_id
-        ),
+        # As a whole number: PostgreSQL sums bigints as numeric, which arrive as Decimals.
+        select(
+            LedgerEntry.campaign_id, cast(func.sum(LedgerEntry.amount_cents), BigInteger)
+        ).group_by(LedgerEntry.campaign_id),
         LedgerEntry.campaign_id,
         campaign_ids,
         marketer_id,

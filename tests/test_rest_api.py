@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.requests import Request
 
 from pulse_core import messages
 from pulse_data.campaigns import campaign_listing, get_campaign
 from pulse_data.database import Database
-from pulse_data.models import Marketer
+from pulse_data.models import Campaign, Marketer
 from server.api.campaigns import campaign_out, json_answer, listing_json
 from tests.backend import ALICE, CAROL, DEMO_PASSWORD, LiveBackend
 
@@ -91,6 +92,12 @@ async def test_the_campaign_list_says_what_each_campaigns_own_answer_says(
     # The list is written without a model per campaign, each campaign with its model.
     db = Database(demo_database_url)
     try:
+        async with db.writer() as session:  # a time on a whole second is written without .0
+            whole_second = datetime(2027, 1, 1, 9, 30, tzinfo=UTC)
+            await session.execute(
+                update(Campaign).where(Campaign.id == 1).values(starts_at=whole_second)
+            )
+            await session.commit()
         async with db.reader() as session:
             for marketer_id in await session.scalars(select(Marketer.id)):
                 listed = json.loads(listing_json(await campaign_listing(session, marketer_id)))
