@@ -37,6 +37,7 @@ _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_ROLES = frozenset({RAW_ROLE, CAMPAIGN_ROLE, _DISPLAY, _ALIGNMENT, _BACKGROUND, _TOOLTIP})
 _FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
 HIGHLIGHT_SECONDS = 1.5
 
@@ -190,7 +191,9 @@ class CampaignTableModel(QStandardItemModel):
         return None
 
     def data(self, index: Index, role: int = _DISPLAY) -> Any:
-        # Hot path: every painted and measured cell.
+        # Hot path: every painted and measured cell, asked for eight roles (font, colour...).
+        if role not in _ROLES:
+            return None
         row = index.row()
         if not 0 <= row < len(self._rows):
             return None
