@@ -49,6 +49,7 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 
 from bench.desktop_login import EMAIL, MARKETER, PASSWORD, prepare, running_services, wait_until
+from desktop.client.grid_cache import GridCache
 from desktop.client.models import EventFrame
 from desktop.ui.app import DesktopApp
 from desktop.ui.campaign_model import COL_BALANCE
@@ -269,7 +270,8 @@ def run(args: argparse.Namespace) -> None:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
             settings = QSettings(str(directory / "desktop.ini"), QSettings.Format.IniFormat)
-            app = DesktopApp(Preferences(settings), quit_app_when_done=False)
+            cache = GridCache(directory / "grids")  # not the user's cache folder
+            app = DesktopApp(Preferences(settings), quit_app_when_done=False, cache=cache)
             try:
                 assert clients.stdout is not None
                 assert clients.stdout.readline().strip() == "ready", "light clients failed"
