@@ -59,7 +59,7 @@ test: lint
 
 # Each prints its own table; the figures from this machine are in README.md.
 bench: $(STAMP)
-	$(BIN)/python -m bench.launch
+	$(BIN)/python -m bench.launch --members 100000
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.members_import --members 100000
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/desktop_bench.py
