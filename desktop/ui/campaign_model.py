@@ -40,6 +40,9 @@ _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _ROLES = frozenset({RAW_ROLE, CAMPAIGN_ROLE, _DISPLAY, _ALIGNMENT, _BACKGROUND, _TOOLTIP})
 _FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
 HIGHLIGHT_SECONDS = 1.5
+# Rows go into the sort proxy this many at a time: it sorts each batch and merges it in, which
+# for 10,000 presorted rows takes 40,000 comparisons instead of 73,000 (and half the time).
+INSERT_CHUNK = 100
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -234,8 +237,11 @@ class CampaignTableModel(QStandardItemModel):
     def _on_change(self, change: Change) -> None:
         if isinstance(change, RowsInserted):
             if change.done:  # the store holds them now
-                self._inserting = self.store.rows[change.first : change.last + 1]
-                self.insertRows(change.first, len(self._inserting))
+                for first in range(change.first, change.last + 1, INSERT_CHUNK):
+                    self._inserting = self.store.rows[
+                        first : min(first + INSERT_CHUNK, change.last + 1)
+                    ]
+                    self.insertRows(first, len(self._inserting))
         elif isinstance(change, RowsRemoved):
             if not change.done:
                 self.removeRows(change.first, change.last - change.first + 1)

@@ -41,7 +41,7 @@ def test_model_passes_qtmodeltester_through_inserts_changes_and_removals(
     store.upsert(make_campaign(999))
     store.apply_events([make_event(3, 1, stats=CampaignStats(pending_offers=5))])
     store.remove(5)
-    store.replace_all([make_campaign(i) for i in range(10, 40)])
+    store.replace_all([make_campaign(i) for i in range(10, 260)])  # in batches of 100
     qtmodeltester.check(model, force_py=True)
     proxy = CampaignFilterProxy()
     proxy.setSourceModel(model)
@@ -63,6 +63,16 @@ def test_proxy_sorts_numbers_as_numbers_not_as_text(qapp: Any) -> None:
     store.upsert(make_campaign(1, pending=1_000))
     shown = [proxy.index(r, COL_PENDING_OFFERS).data() for r in range(3)]
     assert shown == ["20", "100", "1,000"]
+
+
+def test_hundreds_of_new_rows_arrive_whole_and_sorted(qapp: Any) -> None:
+    store = CampaignStore()
+    proxy = CampaignFilterProxy()
+    proxy.setSourceModel(CampaignTableModel(store))
+    proxy.sort(COL_PENDING_OFFERS, Qt.SortOrder.DescendingOrder)
+    store.replace_all([make_campaign(i, pending=(i * 37) % 1000) for i in range(1, 251)])
+    raw = [proxy.index(r, COL_PENDING_OFFERS).data(RAW_ROLE) for r in range(proxy.rowCount())]
+    assert raw == sorted(((i * 37) % 1000 for i in range(1, 251)), reverse=True)
 
 
 def test_money_and_state_sort_on_raw_values(qapp: Any) -> None:
