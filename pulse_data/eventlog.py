@@ -19,9 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pulse_core.names import EventName
+from pulse_core.protocol import event_frame, utc_now_iso
 from pulse_core.stats import CampaignStats
 from pulse_core.topics import topics_for_campaign
-from pulse_core.wire import event_frame, utc_now_iso
 from pulse_data.models import Campaign, StoredEvent, TopicHead, utcnow
 
 

@@ -15,7 +15,7 @@ import redis
 
 from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.names import EVENTS_CHANNEL, EventName
-from pulse_core.wire import event_frame
+from pulse_core.protocol import event_frame
 from tests.backend import ALICE, LiveBackend, wait_for
 from tests.test_cli import PULSE, clean_env, run_pulse
 

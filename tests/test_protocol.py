@@ -329,7 +329,7 @@ def test_frame_type_names_are_the_documented_ones() -> None:
 
 # Where the protocol's adapters live; test files may spell the wire literally to pin it.
 ADAPTERS = ["server", "workers", "pulse_data", "pulse_cli", "desktop", "bench", "scripts"]
-ADAPTER_FILES = ["tests/wsclient.py", "tests/faults/clients.py"]
+ADAPTER_FILES = ["tests/wsclient.py", "tests/faults/clients.py", "tests/desktop/stub_ws.py"]
 _FRAME_TYPES = {str(t) for t in FrameType}
 _ERROR_CODES = {str(c) for c in ErrorCode}
 _CLOSE_CODES = {int(c) for c in CloseCode}

@@ -8,7 +8,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from pulse_core.wire import MAX_CLIENT_FRAME_BYTES
+from pulse_core.protocol import MAX_CLIENT_FRAME_BYTES
 from tests.backend import ALICE, CAROL, LiveBackend
 from tests.wsclient import WsClient
 

@@ -15,6 +15,19 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from pulse_core.names import CloseCode, FrameType
+from pulse_core.protocol import (
+    PONG_TEXT,
+    ClientFrame,
+    Ping,
+    Resync,
+    Subscribe,
+    Subscribed,
+    Unsubscribed,
+    encode,
+    parse_client_frame,
+)
+
 
 class StubWsServer:
     def __init__(self) -> None:
@@ -53,37 +66,34 @@ class StubWsServer:
         self.connects += 1
         token = ws.request.headers.get("Authorization", "").removeprefix("Bearer ")
         if token not in self.valid_tokens:
-            await ws.close(4401, "token expired")
+            await ws.close(CloseCode.UNAUTHORIZED, "token expired")
             return
         self.connections[ws] = set()
         try:
             async for text in ws:
-                frame = json.loads(text)
-                self.received.append(frame)
-                await self._on_frame(ws, frame)
+                self.received.append(json.loads(text))
+                await self._on_frame(ws, parse_client_frame(str(text)))
         finally:
             self.connections.pop(ws, None)
 
-    async def _on_frame(self, ws: ServerConnection, frame: dict[str, Any]) -> None:
-        topic = frame.get("topic", "")
-        if frame["type"] == "ping":
-            await ws.send('{"type":"pong"}')
-        elif frame["type"] == "unsubscribe":
+    async def _on_frame(self, ws: ServerConnection, frame: ClientFrame) -> None:
+        if isinstance(frame, Ping):
+            await ws.send(PONG_TEXT)
+            return
+        topic = frame.topic.name
+        if not isinstance(frame, Subscribe):
             self.connections[ws].discard(topic)
-            await ws.send(json.dumps({"type": "unsubscribed", "topic": topic}))
-        elif frame["type"] == "subscribe":
-            events = self.log[topic]
-            await ws.send(json.dumps({"type": "subscribed", "topic": topic, "seq": len(events)}))
-            after = frame.get("after")
-            if after is not None:
-                if after < self.pruned_upto[topic]:
-                    await ws.send(
-                        json.dumps({"type": "resync", "topic": topic, "seq": len(events)})
-                    )
-                else:
-                    for event in events[after:]:
-                        await ws.send(json.dumps(event))
-            self.connections[ws].add(topic)
+            await ws.send(encode(Unsubscribed(topic)))
+            return
+        events = self.log[topic]
+        await ws.send(encode(Subscribed(topic, len(events))))
+        if frame.after is not None:
+            if frame.after < self.pruned_upto[topic]:
+                await ws.send(encode(Resync(topic, len(events))))
+            else:
+                for event in events[frame.after :]:
+                    await ws.send(json.dumps(event))
+        self.connections[ws].add(topic)
 
     async def publish(
         self, topic: str, campaign_id: int = 1, *, deliver: bool = True, **fields: Any
@@ -91,7 +101,7 @@ class StubWsServer:
         """Store an event on `topic` and send it to subscribers (unless `deliver` is False)."""
         seq = len(self.log[topic]) + 1
         event = {
-            "type": "event",
+            "type": FrameType.EVENT.value,
             "topic": topic,
             "seq": seq,
             "event": fields.pop("event", "campaign_updated"),

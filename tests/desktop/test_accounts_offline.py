@@ -22,10 +22,10 @@ from PySide6.QtGui import QPalette
 
 from desktop.client import credentials
 from desktop.client.accounts import Account, load_token
-from desktop.client.backoff import Backoff
 from desktop.client.rest import RestClient
 from desktop.ui.app import DesktopApp
 from desktop.ui.preferences import Preferences
+from pulse_core.protocol import Backoff
 from pulse_core.stats import CampaignState
 from tests.backend import ALICE, BOB, CAROL, DEMO_PASSWORD, LiveBackend
 from tests.netproxy import TcpProxy

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from desktop.client.alerts import AlertKind, AlertRouter, AlertSettings, WindowContext
-from desktop.client.backoff import Backoff
 from desktop.client.dashboard import Dashboard
 from desktop.client.flashes import Flash
 from pulse_core import messages
+from pulse_core.protocol import Backoff
 from pulse_core.stats import CampaignStats
 
 from .conftest import make_campaign, make_event

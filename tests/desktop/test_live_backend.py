@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QSettings
 
-from desktop.client.backoff import Backoff
 from desktop.client.live import LinkState
 from desktop.ui.app import DesktopApp
 from desktop.ui.login_dialog import LoginDialog
 from desktop.ui.preferences import Preferences
 from pulse_core import messages
+from pulse_core.protocol import Backoff
 from pulse_core.stats import CampaignState, PopulationStatus
 from tests.backend import ALICE, BOB, DEMO_PASSWORD, LiveBackend
 from tests.netproxy import TcpProxy

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from desktop.client.backoff import Backoff
 from desktop.client.live import LinkState, LinkStatus, LiveClient
 from desktop.client.models import EventFrame
+from pulse_core.names import CloseCode
+from pulse_core.protocol import Backoff
 
 from .stub_ws import StubWsServer
 
@@ -230,7 +231,7 @@ async def test_close_4401_stops_until_a_new_token_then_resumes(stub: StubWsServe
     await stub.publish(TOPIC)
     await rec.until(lambda: rec.seqs() == [1])
     stub.valid_tokens = {"fresh"}
-    await stub.drop_all(4401)
+    await stub.drop_all(CloseCode.UNAUTHORIZED)
     await rec.until(lambda: rec.expired == 1)
     assert rec.state is LinkState.OFFLINE
     connects = stub.connects

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from desktop.client.backoff import Backoff
 from desktop.client.errors import UnreachableError
 from desktop.client.models import Campaign
 from desktop.client.session import PulseSession
+from pulse_core.protocol import Backoff
 from tests.backend import ALICE, DEMO_PASSWORD, LiveBackend
 from tests.netproxy import TcpProxy
 
