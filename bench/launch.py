@@ -15,9 +15,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +25,9 @@ from sqlalchemy.exc import DBAPIError
 from websockets.asyncio.client import connect
 
 from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_cli.process import Process, pulse_command, running
+from pulse_cli.process import free_port as free_port  # bench.ingest, bench.desktop_login use it
+from pulse_cli.process import wait_ready as wait_ready
 from pulse_core.names import EventName
 from pulse_core.protocol import Event, Subscribe, Subscribed, encode, parse_server_frame
 from pulse_core.topics import parse_topic
@@ -51,12 +51,6 @@ from pulse_data.seed import seed_demo
 
 EVERYONE = "Everyone (benchmark)"
 GOAL_SECONDS = 10.0  # launch -> offers_created, 100,000 members, PostgreSQL
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def prepare(url: str, members: int, reset: bool) -> tuple[int, int]:
@@ -130,18 +124,6 @@ async def prepare(url: str, members: int, reset: bool) -> tuple[int, int]:
         await db.dispose()
 
 
-def wait_ready(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("the server did not become ready")
-
-
 async def measure(base: str, campaign_id: int, timeout: float) -> dict[str, float | int]:
     async with httpx.AsyncClient(base_url=base) as http:
         login = (
@@ -201,30 +183,21 @@ def main() -> None:
                 "Give an existing, empty database (PostgreSQL: createdb pulse_bench).\n",
             )
         print(f"seeded {members} members in {time.perf_counter() - seeding:.1f} s")
-        redis = EmbeddedRedis(Path(directory) / "redis")
-        redis.start()
-        port = free_port()
-        env = {
-            **os.environ,
-            "PULSE_DATABASE_URL": url,
-            "PULSE_REDIS_URL": redis.url,
-            "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
-            "PULSE_PORT": str(port),
-        }
-        children = [
-            subprocess.Popen([sys.executable, "-m", "pulse_cli", part], env=env)
-            for part in ("server", "worker")
-        ]
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base)
-            result = asyncio.run(measure(base, campaign_id, args.timeout))
-        finally:
-            for child in children:
-                child.terminate()
-            for child in children:
-                child.wait(timeout=20)
-            redis.stop()
+        with EmbeddedRedis(Path(directory) / "redis") as redis:
+            port = free_port()
+            env = {
+                **os.environ,
+                "PULSE_DATABASE_URL": url,
+                "PULSE_REDIS_URL": redis.url,
+                "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
+                "PULSE_PORT": str(port),
+            }
+            server = Process("server", pulse_command("server"), env)
+            worker = Process("worker", pulse_command("worker"), env)
+            with running(server, worker, timeout=20):
+                base = f"http://127.0.0.1:{port}"
+                wait_ready(base, process=server)
+                result = asyncio.run(measure(base, campaign_id, args.timeout))
     backend = url.split(":", 1)[0]
     print(
         f"\n{backend}: target of {result['target_population']} members; "

@@ -1,20 +1,24 @@
-"""Child processes of `pulse up`: started, watched, restarted with backoff, and stopped."""
+"""Child processes of `pulse up`: watched, restarted with backoff, and stopped in order."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
-from pulse_cli import console
-from pulse_cli.process import child_preexec
+from pulse_cli import console, process
+from pulse_cli.process import Process, describe_exit, pulse_command
 
-STOP_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = process.STOP_TIMEOUT_SECONDS
+
+__all__ = [
+    "Child",
+    "CrashLoopError",
+    "RestartPolicy",
+    "describe_exit",
+    "pulse_command",
+    "stop_all",
+]
 
 
 class CrashLoopError(RuntimeError):
@@ -34,56 +38,20 @@ class RestartPolicy:
         return min(self.first_delay * 2.0 ** max(recent_crashes - 1, 0), self.max_delay)
 
 
-def describe_exit(code: int) -> str:
-    """'exited with code 1' or 'was killed by SIGKILL'."""
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with code {code}"
-
-
-def pulse_command(*args: str) -> list[str]:
-    """The command line that runs `pulse <args>` with this interpreter.
-
-    `-P`: the child never imports from the folder it was started in, where a `server.py` or
-    `workers.py` of the user's would shadow our packages.
-    """
-    return [sys.executable, "-P", "-m", "pulse_cli", *args]
-
-
 @dataclass
-class Child:
-    """One child process; `check()` notices when it dies and restarts it (if `restart`)."""
+class Child(Process):
+    """One supervised process; `check()` notices when it dies and restarts it (if `restart`)."""
 
-    name: str
-    args: Sequence[str]
-    env: Mapping[str, str]
     restart: bool = True
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     error_hint: str = "Its error is in the output above."
-    process: subprocess.Popen[bytes] | None = None
     crashes: list[float] = field(default_factory=list)
     restart_at: float | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self.args,
-            env=dict(self.env),
-            stdin=subprocess.DEVNULL,
-            preexec_fn=child_preexec,
-            # Its own process group: a Ctrl-C in the terminal reaches only the supervisor,
-            # which then stops the children in order.
-            process_group=0,
-        )
+    def start(self) -> Self:
+        super().start()
         self.restart_at = None
+        return self
 
     def check(self, now: float) -> None:
         """Restart a child that died, after a backoff; raise CrashLoopError when it keeps dying."""
@@ -111,26 +79,13 @@ class Child:
         )
         self.restart_at = now + delay
 
-    def signal(self, signum: int) -> None:
-        """Send `signum` to the child's process group, if it still runs."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signum)
-
 
 def stop_all(children: Sequence[Child], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     """SIGTERM every child, wait up to `timeout`, then SIGKILL the ones still running."""
-    running = [c for c in children if c.process is not None and c.process.poll() is None]
-    for child in running:
+    for child in children:
         child.restart_at = None
-        child.signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in running:
-        assert child.process is not None
-        try:
-            child.process.wait(timeout=max(deadline - time.monotonic(), 0))
-        except subprocess.TimeoutExpired:
-            console.warn(f"the {child.name} did not stop within {timeout:g} s; killing it")
-            child.signal(signal.SIGKILL)
-            child.process.wait()
+
+    def warn(child: Process) -> None:
+        console.warn(f"the {child.name} did not stop within {timeout:g} s; killing it")
+
+    process.stop_all(children, timeout, on_kill=warn)

@@ -23,16 +23,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+from pulse_cli.process import Process, free_port, pulse_command, running, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -50,38 +50,18 @@ NEW_OFFERS = ("6.00", "4.50", "5.00", "2.00", "1.50", "1.00")
 NEW_COSTS = ("1.20", "0.90", "0.60", "0.40", "0.30", "0.20")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_backend(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+@contextmanager
+def running_backend(directory: Path) -> Iterator[tuple[Process, str]]:
+    """`pulse up --headless` on demo data in `directory`: (it, its URL) once it is ready;
+    stopped on leaving."""
     port = free_port()
     env = {**os.environ, "PULSE_DEMO_MEMBERS": os.environ.get("PULSE_DEMO_MEMBERS", "5000")}
-    pulse = Path(sys.executable).parent / "pulse"
-    command = [str(pulse), "up", "--headless", "--data-dir", str(directory), "--port", str(port)]
-    log = open(directory / "pulse-up.log", "wb")  # noqa: SIM115 - lives as long as the child
-    child = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    args = ["up", "--headless", "--data-dir", str(directory), "--port", str(port)]
+    up = Process("pulse up", pulse_command(*args), env, log_path=directory / "pulse-up.log")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise SystemExit(f"pulse up exited; see {directory / 'pulse-up.log'}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return child, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    child.terminate()
-    raise SystemExit("pulse up did not become ready within 120 s")
-
-
-def stop_backend(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.terminate()
-        child.wait(30)
+    with running(up, timeout=30):
+        wait_ready(url, timeout=120, process=up)
+        yield up, url
 
 
 def wait_until(condition: Callable[[], object], timeout: float) -> bool:
@@ -221,7 +201,7 @@ class Shooter:
         save(window, "screenshot-dark.png")
         window.theme_menu.choose(Theme(self.theme))
 
-    def offline(self, stop_server: Callable[[], None]) -> None:
+    def offline(self, stop_server: Callable[[], object]) -> None:
         """Start again with the server stopped: the saved grid, stale and dimmed."""
         stop_server()
         controller, window = self.open_window()
@@ -281,20 +261,16 @@ def main() -> int:
         shots.discard("offline")
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    with tempfile.TemporaryDirectory(prefix="pulse-shot-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="pulse-shot-") as tmp, ExitStack() as stack:
         directory = Path(tmp)
         child = None
         url = args.server
         if url is None:
-            child, url = start_backend(directory)
-        try:
-            shooter = Shooter(url, directory, args.theme, shots)
-            shooter.online()
-            if child is not None and "offline" in shots:
-                shooter.offline(lambda: stop_backend(child))
-        finally:
-            if child is not None:
-                stop_backend(child)
+            child, url = stack.enter_context(running_backend(directory))
+        shooter = Shooter(url, directory, args.theme, shots)
+        shooter.online()
+        if child is not None and "offline" in shots:
+            shooter.offline(lambda: child.stop(30))
     return 0
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +19,8 @@ import jwt
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
+from pulse_cli.process import WaitTimeoutError, wait_ready, wait_until
+from pulse_cli.process import free_port as free_port  # tests import it from here
 from pulse_core.config import Settings
 from server.main import uvicorn_config
 
@@ -37,22 +37,9 @@ def read_unverified(token: str) -> dict[str, Any]:
     return claims
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll until `condition()` is truthy; return its value or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+    return wait_until(condition, timeout, "a condition", interval=interval)
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -80,8 +67,7 @@ class ServerThread:
         self.server.config.log_level = "warning"
         self.thread = threading.Thread(target=self.server.run, name="test-server", daemon=True)
         self.thread.start()
-        url = f"http://{self.settings.host}:{self.settings.port}/readyz"
-        wait_for(lambda: _answers(url), timeout=20)
+        wait_ready(f"http://{self.settings.host}:{self.settings.port}", timeout=20)
 
     def stop(self) -> None:
         if self.server is None or self.thread is None:
@@ -89,13 +75,6 @@ class ServerThread:
         self.server.should_exit = True
         self.thread.join(timeout=20)
         self.server = None
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class WorkerThread:
@@ -111,7 +90,8 @@ class WorkerThread:
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name="test-worker", daemon=True)
         self.thread.start()
-        self.started.wait(20)
+        if not self.started.wait(20):
+            raise WaitTimeoutError("timed out after 20 s waiting for the test worker to start")
 
     def _run(self) -> None:
         from arq.worker import create_worker

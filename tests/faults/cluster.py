@@ -2,29 +2,31 @@
 
 Every process is a child of the test run, started as a person would start it
 (`python -m pulse_cli server|worker` with `PULSE_*` variables), logging to a file of its own.
-Only processes started here are ever signalled, by their pid.
+Only processes started here are ever signalled, each in a process group of its own
+(see pulse_cli/process.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 from sqlalchemy import insert, select
 
 from pulse_cli.embedded_redis import EmbeddedRedis
-from pulse_cli.process import child_preexec
+from pulse_cli.process import (
+    Process,
+    free_port,
+    pulse_command,
+    stop_all,
+    wait_ready,
+    wait_worker_started,
+)
+from pulse_cli.process import wait_until as wait_until  # the fault tests import it from here
 from pulse_data.database import Database
 from pulse_data.models import (
     Bid,
@@ -39,92 +41,18 @@ from pulse_data.models import (
 )
 from pulse_data.population import ensure_bands, populate_target
 from pulse_data.seed import seed_demo
-from tests.backend import free_port
 from tests.conftest import build_latest_schema, run_in_new_loop
 from tests.netproxy import TcpProxy
 
-T = TypeVar("T")
-PULSE = [sys.executable, "-m", "pulse_cli"]
 START_TIMEOUT = 60.0
 EVERYONE_TITLE = "Everyone (fault tests)"
 
 
-def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check` until it returns something truthy, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def status_of(url: str, timeout: float = 2.0) -> int | None:
-    try:
-        return httpx.get(url, timeout=timeout).status_code
-    except httpx.HTTPError:
-        return None
-
-
 @dataclass
-class Child:
-    """One `python -m pulse_cli <command>` process and its log file."""
+class Child(Process):
+    """One `pulse server` or `pulse worker` of the deployment (a server has a `port`)."""
 
-    name: str
-    command: str
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
     port: int | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            log.write(f"\n=== start {self.name} at {time.time():.3f}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [*PULSE, self.command],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=child_preexec,
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill9(self) -> None:
-        """SIGKILL this child (and only it): no clean-up of any kind runs."""
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def rss_kb(self) -> int:
-        """Resident memory of the process, from /proc."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError(f"no VmRSS for {self.name}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     @property
     def url(self) -> str:
@@ -133,9 +61,6 @@ class Child:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/api/ws"
-
-    def ready(self) -> bool:
-        return status_of(f"{self.url}/readyz") == 200
 
 
 @dataclass
@@ -186,14 +111,19 @@ class Cluster:
             self.servers.append(
                 Child(
                     f"server-{n}",
-                    "server",
+                    pulse_command("server"),
                     self.env(PULSE_PORT=str(port)),
                     self.directory / f"server-{n}.log",
                     port=port,
                 )
             )
             self.workers.append(
-                Child(f"worker-{n}", "worker", self.env(), self.directory / f"worker-{n}.log")
+                Child(
+                    f"worker-{n}",
+                    pulse_command("worker"),
+                    self.env(),
+                    self.directory / f"worker-{n}.log",
+                )
             )
         for child in [*self.servers, *self.workers]:
             child.start()
@@ -202,28 +132,11 @@ class Cluster:
         self.wait_workers_started()
 
     def wait_ready(self, server: Child, timeout: float = START_TIMEOUT) -> None:
-        def ready() -> bool:
-            if not server.alive():
-                raise AssertionError(f"{server.name} exited:\n{server.log()[-3000:]}")
-            return server.ready()
-
-        try:
-            wait_until(ready, timeout, f"{server.name} to be ready")
-        except AssertionError as exc:
-            try:
-                last = httpx.get(f"{server.url}/readyz", timeout=5).text
-            except httpx.HTTPError as error:
-                last = repr(error)
-            raise AssertionError(f"{exc}; /readyz: {last}\n{server.log()[-3000:]}") from None
+        wait_ready(server.url, timeout, process=server)
 
     def wait_workers_started(self, timeout: float = START_TIMEOUT) -> None:
-        def started() -> bool:
-            for worker in self.workers:
-                if not worker.alive():
-                    raise AssertionError(f"{worker.name} exited:\n{worker.log()[-3000:]}")
-            return all("Starting worker" in worker.log() for worker in self.workers)
-
-        wait_until(started, timeout, "the workers to start")
+        for worker in self.workers:
+            wait_worker_started(worker, timeout)
 
     def ensure_running(self) -> None:
         """Restart whatever a previous test left stopped, and wait until all of it is ready."""
@@ -245,14 +158,10 @@ class Cluster:
         signal fires when the thread that started them ends.
         """
         server.start()
-        deadline = time.monotonic() + timeout
-        while not await asyncio.to_thread(server.ready):
-            assert server.alive() and time.monotonic() < deadline, server.log()[-3000:]
-            await asyncio.sleep(0.05)
+        await asyncio.to_thread(wait_ready, server.url, timeout, server)
 
     def stop(self) -> None:
-        for child in [*self.servers, *self.workers]:
-            child.stop()
+        stop_all([*self.servers, *self.workers], timeout=15)
         if self.redis is not None:
             self.redis.stop()
         if self.proxy is not None:
@@ -339,9 +248,3 @@ async def prepare_database(url: str, members: int) -> tuple[int, int]:
 def run_async(coroutine: Any) -> Any:
     """Run a coroutine on a fresh loop in another thread (the test's own loop may be running)."""
     return run_in_new_loop(lambda: coroutine)
-
-
-def kill_quietly(children: list[Child]) -> None:
-    for child in children:
-        with contextlib.suppress(Exception):
-            child.stop()
