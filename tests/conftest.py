@@ -18,6 +18,7 @@ import pytest
 import redis
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -46,6 +47,25 @@ BACKENDS = [
         ],
     ),
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Passwords hashed and checked in this test process cost microseconds, not 0.3 s of both
+    cores: still argon2id, with the smallest work factors (argon2-cffi's "cheapest" profile, for
+    tests). A hash carries its own parameters, so these verify anywhere; `pulse` commands run as
+    processes hash with the product's parameters."""
+    import pulse_data.passwords
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            pulse_data.passwords,
+            "_hasher",
+            PasswordHasher(time_cost=1, memory_cost=8, parallelism=1),
+        )
+        pulse_data.passwords._dummy_hash.cache_clear()
+        yield
+    pulse_data.passwords._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")
