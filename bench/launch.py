@@ -17,6 +17,8 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -124,6 +126,33 @@ async def prepare(url: str, members: int, reset: bool) -> tuple[int, int]:
         await db.dispose()
 
 
+@contextmanager
+def running_backend(
+    database_url: str, directory: Path, *, worker: bool = True, **env: str
+) -> Iterator[tuple[str, str]]:
+    """An embedded redis-server, `pulse server` and (if `worker`) `pulse worker` on
+    `database_url`, printing to this terminal; yields (the server's URL, the Redis URL) once the
+    server is ready and stops them all on leaving. `env`: more settings (PULSE_...="...")."""
+    with EmbeddedRedis(directory / "redis") as redis:
+        port = free_port()
+        settings = {
+            **os.environ,
+            "PULSE_DATABASE_URL": database_url,
+            "PULSE_REDIS_URL": redis.url,
+            "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
+            "PULSE_PORT": str(port),
+            **env,
+        }
+        server = Process("server", pulse_command("server"), settings)
+        parts = [server]
+        if worker:
+            parts.append(Process("worker", pulse_command("worker"), settings))
+        with running(*parts, timeout=20):
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base, process=server)
+            yield base, redis.url
+
+
 async def measure(base: str, campaign_id: int, timeout: float) -> dict[str, float | int]:
     async with httpx.AsyncClient(base_url=base) as http:
         login = (
@@ -183,21 +212,8 @@ def main() -> None:
                 "Give an existing, empty database (PostgreSQL: createdb pulse_bench).\n",
             )
         print(f"seeded {members} members in {time.perf_counter() - seeding:.1f} s")
-        with EmbeddedRedis(Path(directory) / "redis") as redis:
-            port = free_port()
-            env = {
-                **os.environ,
-                "PULSE_DATABASE_URL": url,
-                "PULSE_REDIS_URL": redis.url,
-                "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
-                "PULSE_PORT": str(port),
-            }
-            server = Process("server", pulse_command("server"), env)
-            worker = Process("worker", pulse_command("worker"), env)
-            with running(server, worker, timeout=20):
-                base = f"http://127.0.0.1:{port}"
-                wait_ready(base, process=server)
-                result = asyncio.run(measure(base, campaign_id, args.timeout))
+        with running_backend(url, Path(directory)) as (base, _redis_url):
+            result = asyncio.run(measure(base, campaign_id, args.timeout))
     backend = url.split(":", 1)[0]
     print(
         f"\n{backend}: target of {result['target_population']} members; "
