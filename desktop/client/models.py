@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -91,21 +91,22 @@ class Campaign:
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Campaign:
         # Hot path: a grid of 10,000 campaigns is parsed at sign-in.
-        state = data.get("state")
+        get = data.get
+        state = get("state")
         return cls(
             id=int(data["id"]),
-            title=str(data.get("title") or ""),
+            title=str(get("title") or ""),
             state=_STATES.get(state, CampaignState.NOT_LAUNCHED)
             if isinstance(state, str)
             else CampaignState.NOT_LAUNCHED,
-            target=_target(data.get("target")),
-            stats=_stats(data.get("stats") or {}),
-            description=str(data.get("description") or ""),
-            launched_at=data.get("launched_at"),
-            deactivated_at=data.get("deactivated_at"),
-            starts_at=data.get("starts_at"),
-            ends_at=data.get("ends_at"),
-            as_of_seq=_optional_int(data.get("as_of_seq")),
+            target=_target(get("target")),
+            stats=_stats(get("stats") or {}),
+            description=str(get("description") or ""),
+            launched_at=get("launched_at"),
+            deactivated_at=get("deactivated_at"),
+            starts_at=get("starts_at"),
+            ends_at=get("ends_at"),
+            as_of_seq=_optional_int(get("as_of_seq")),
         )
 
     def with_stats(self, stats: CampaignStats, as_of_seq: int | None) -> Campaign:
@@ -153,7 +154,6 @@ def actor_name(value: Any) -> str | None:
 
 
 _STATES = {state.value: state for state in CampaignState}
-_STAT_NAMES = frozenset(f.name for f in fields(CampaignStats)) - {"bands"}
 
 
 def _target(data: dict[str, Any] | None) -> TargetInfo:
@@ -186,16 +186,31 @@ def _target_of(
 
 def _stats(data: dict[str, Any]) -> CampaignStats:
     """`CampaignStats.from_wire`, with the bands that campaigns of one target share made once."""
+    get = data.get
     try:
         key = tuple(
-            (band["band_id"], band["level"], band["name"], band["population"])
-            for band in data.get("bands") or ()
+            [
+                (band["band_id"], band["level"], band["name"], band["population"])
+                for band in get("bands") or ()
+            ]
         )
         bands = _bands(key)
     except (KeyError, TypeError):  # not bands: from_wire says what is wrong
         return CampaignStats.from_wire(data)
+    # Each name read on its own (unknown ones left out, missing ones 0): twice as fast as
+    # filtering the items into keyword arguments, for 10,000 campaigns at sign-in.
     return CampaignStats(
-        **{name: value for name, value in data.items() if name in _STAT_NAMES}, bands=bands
+        target_population=get("target_population", 0),
+        pending_offers=get("pending_offers", 0),
+        current_offers=get("current_offers", 0),
+        completed_offers=get("completed_offers", 0),
+        pending_spend=get("pending_spend", 0.0),
+        spend_to_date=get("spend_to_date", 0.0),
+        balance=get("balance", 0.0),
+        unique_reach=get("unique_reach", 0),
+        banner_views=get("banner_views", 0),
+        text_jumps=get("text_jumps", 0),
+        bands=bands,
     )
 
 

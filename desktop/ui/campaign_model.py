@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QStandardItemModel
 
@@ -153,6 +154,8 @@ class CampaignTableModel(QStandardItemModel):
     each of which then calls into Python once (`CampaignFilterProxy.lessThan`), not three times.
     """
 
+    rowsComing = Signal()  # rows are about to be added (before rowsAboutToBeInserted)
+
     def __init__(self, store: CampaignStore, parent: QObject | None = None) -> None:
         super().__init__(len(store.rows), _COLUMN_COUNT, parent)
         self.store = store
@@ -237,6 +240,7 @@ class CampaignTableModel(QStandardItemModel):
     def _on_change(self, change: Change) -> None:
         if isinstance(change, RowsInserted):
             if change.done:  # the store holds them now
+                self.rowsComing.emit()
                 for first in range(change.first, change.last + 1, INSERT_CHUNK):
                     self._inserting = self.store.rows[
                         first : min(first + INSERT_CHUNK, change.last + 1)
@@ -298,6 +302,10 @@ class CampaignFilterProxy(QSortFilterProxyModel):
         self._rows: list[Campaign] | None = None  # the source model's rows, for `lessThan`
         self._state: CampaignState | None = None
         self._text = ""
+        # (column, order) while the source rows are already in that order (`fill_presorted`):
+        # the proxy shows them as they are and sorts only once something could move a row.
+        self._deferred: tuple[int, Qt.SortOrder] | None = None
+        self._filling = False
 
     def set_state(self, state: CampaignState | None) -> None:
         self.beginFilterChange()
@@ -310,8 +318,59 @@ class CampaignFilterProxy(QSortFilterProxyModel):
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def setSourceModel(self, model: QAbstractItemModel) -> None:
+        self.sort_now()
+        old = self.sourceModel()
+        if isinstance(old, CampaignTableModel):
+            old.rowsComing.disconnect(self.sort_now)
+            old.dataChanged.disconnect(self._source_data_changed)
         super().setSourceModel(model)
         self._rows = model.rows if isinstance(model, CampaignTableModel) else None
+        if isinstance(model, CampaignTableModel):
+            model.rowsComing.connect(self.sort_now)
+            model.dataChanged.connect(self._source_data_changed)
+
+    # ---- sorting ------------------------------------------------------------------------
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._deferred = None
+        super().sort(column, order)
+
+    def sortColumn(self) -> int:
+        return self._deferred[0] if self._deferred is not None else super().sortColumn()
+
+    def sortOrder(self) -> Qt.SortOrder:
+        return self._deferred[1] if self._deferred is not None else super().sortOrder()
+
+    def fill_presorted(self, fill: Callable[[], None]) -> None:
+        """Run `fill`, which adds rows already in this proxy's order (`presorted`) to an empty
+        source model: they are shown as they come, with no comparison (10,000 rows: 40,000
+        calls of `lessThan` saved, ~150 ms). The proxy sorts for real before the first new
+        row or the first change to the sorted column (`sort_now`)."""
+        if self._deferred is None and self.sourceModel().rowCount() == 0:
+            column, order = self.sortColumn(), self.sortOrder()
+            if 0 <= column < len(COLUMNS):
+                super().sort(-1)  # the source's order, which is the sorted order
+                self._deferred = (column, order)
+        self._filling = True
+        try:
+            fill()
+        finally:
+            self._filling = False
+
+    def sort_now(self) -> None:
+        """Sort for real if the rows were shown in the order they came (`fill_presorted`)."""
+        if self._deferred is not None and not self._filling:
+            column, order = self._deferred
+            self._deferred = None
+            super().sort(column, order)
+
+    def _source_data_changed(self, top_left: Index, bottom_right: Index, roles: Any = ()) -> None:
+        deferred = self._deferred
+        if deferred is None or not top_left.column() <= deferred[0] <= bottom_right.column():
+            return
+        if roles and not {RAW_ROLE, _DISPLAY} & {int(role) for role in roles}:
+            return  # a highlight came or went
+        self.sort_now()
 
     def lessThan(self, source_left: Index, source_right: Index) -> bool:
         # Hot path: sorting 10,000 rows takes ~8 comparisons per row. Qt's own would call

@@ -135,8 +135,10 @@ class CampaignGrid(QWidget):
         """Show a full list: the first load is presorted and sizes the columns."""
         first_load = not self.store
         if first_load:
-            campaigns = self.proxy.presorted(campaigns)
-        self.store.replace_all(campaigns)
+            rows = self.proxy.presorted(campaigns)
+            self.proxy.fill_presorted(lambda: self.store.replace_all(rows))
+        else:
+            self.store.replace_all(campaigns)
         if first_load and campaigns and self.size_columns_on_load:
             self.size_columns()
         self.loaded = True

@@ -75,6 +75,52 @@ def test_hundreds_of_new_rows_arrive_whole_and_sorted(qapp: Any) -> None:
     assert raw == sorted(((i * 37) % 1000 for i in range(1, 251)), reverse=True)
 
 
+def pending_shown(proxy: CampaignFilterProxy) -> list[int]:
+    return [proxy.index(r, COL_PENDING_OFFERS).data(RAW_ROLE) for r in range(proxy.rowCount())]
+
+
+def test_a_presorted_first_fill_shows_the_sort_and_later_rows_and_changes_keep_it(
+    qapp: Any,
+) -> None:
+    store = CampaignStore()
+    proxy = CampaignFilterProxy()
+    proxy.setSourceModel(CampaignTableModel(store))
+    proxy.sort(COL_PENDING_OFFERS, Qt.SortOrder.DescendingOrder)
+    rows = proxy.presorted([make_campaign(i, pending=(i * 37) % 100) for i in range(1, 41)])
+    proxy.fill_presorted(lambda: store.replace_all(rows))
+    assert pending_shown(proxy) == sorted(((i * 37) % 100 for i in range(1, 41)), reverse=True)
+    assert (proxy.sortColumn(), proxy.sortOrder()) == (
+        COL_PENDING_OFFERS,
+        Qt.SortOrder.DescendingOrder,
+    )
+
+    store.apply_events([make_event(1, 1, stats=CampaignStats(pending_offers=500))])
+    assert pending_shown(proxy)[0] == 500
+    store.upsert(make_campaign(99, pending=50))
+    store.apply_events([make_event(2, 2, stats=CampaignStats(pending_offers=-1))])
+    shown = pending_shown(proxy)
+    assert shown == sorted(shown, reverse=True)
+    assert 50 in shown and shown[-1] == -1
+
+
+def test_a_presorted_first_fill_moves_a_row_only_when_its_sorted_column_changes(
+    qapp: Any,
+) -> None:
+    store = CampaignStore()
+    proxy = CampaignFilterProxy()
+    proxy.setSourceModel(CampaignTableModel(store))
+    proxy.sort(COL_TITLE, Qt.SortOrder.AscendingOrder)
+    rows = proxy.presorted([make_campaign(i, f"Campaign {chr(90 - i)}") for i in range(1, 6)])
+    proxy.fill_presorted(lambda: store.replace_all(rows))
+    titles = [proxy.index(r, COL_TITLE).data() for r in range(5)]
+    assert titles == sorted(titles)
+
+    store.apply_events([make_event(5, 1, stats=CampaignStats(pending_offers=7))])
+    assert [proxy.index(r, COL_TITLE).data() for r in range(5)] == titles
+    store.upsert(make_campaign(5, "Campaign ZZ"))
+    assert [proxy.index(r, COL_TITLE).data() for r in range(5)][-1] == "Campaign ZZ"
+
+
 def test_money_and_state_sort_on_raw_values(qapp: Any) -> None:
     store = filled_store(12)
     proxy = CampaignFilterProxy()
