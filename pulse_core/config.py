@@ -49,7 +49,11 @@ class Settings(BaseSettings):
     event_retention_days: float = 7.0
     # How long the audit trail is kept; unset keeps it forever.
     audit_retention_days: float | None = Field(default=None, gt=0)
+    # Live frames held for one subscription while its replay is sent (and, on the ASGI
+    # fallback path, frames queued per WebSocket) before it is closed as a slow consumer.
     send_queue_frames: int = 1024
+    # Bytes a WebSocket's connection may hold unsent before it is closed as a slow consumer.
+    send_buffer_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     max_topics_per_connection: int = 200
     login_attempts_per_minute: int = 10
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: comma-separated

@@ -1,33 +1,32 @@
 """Fan-out of event frames to WebSocket subscribers, per topic, in `seq` order.
 
-Each event frame arrives already serialized and is handed as the same string to every
-subscriber. Delivery never awaits a client: a frame goes into the connection's bounded queue,
-and the connection's writer task sends it. A client whose queue fills up is a slow consumer:
-it is told so and closed, and nobody else waits for it.
+Each event frame arrives already serialized; the hub builds its WebSocket frame (the bytes on
+the wire) once and hands the same text and bytes to every subscriber. Delivery never awaits a
+client: `offer` writes the bytes straight into the connection, or, on the fallback path, puts
+the text into the connection's bounded queue. A client that falls too far behind is a slow
+consumer: it is told so and closed, and nobody else waits for it.
 
 Per topic the hub keeps a `TopicCursor` at the last seq it delivered: a duplicate (the relay may
 publish an event twice) is dropped, and a gap (two workers' publishes crossing) is filled from the
-event log. Each subscription has a cursor too, so that live frames already sent by its replay are
-not sent again.
+event log. A subscription that is replaying has a cursor too, so that live frames already sent
+by its replay are not sent again; once it has caught up with the topic it has none.
 
 With a latency sink, the broadcast latency of each event on each topic is measured on one
-subscriber, the one queued last (so written last): from the frame's `ts` (its commit, to the
-millisecond) to the moment its writer has sent it. Other subscribers pay one falsy check per frame.
+subscriber, the one written last: from the frame's `ts` (its commit, to the millisecond) to the
+moment that subscriber's frame is written (or sent by its writer, on the fallback path).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from pulse_core.names import CloseCode, ErrorCode
-from pulse_core.protocol import DUPLICATE, Error, Gap, Resync, Subscribed, TopicCursor, encode
+from pulse_core.protocol import DUPLICATE, Gap, Resync, Subscribed, TopicCursor, encode
 from pulse_data import eventlog
 from pulse_data.database import Database
 from pulse_data.eventlog import RecordedEvent
@@ -35,13 +34,25 @@ from pulse_data.eventlog import RecordedEvent
 log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 500
-SLOW_CLOSE_TIMEOUT_SECONDS = 2.0
 
-SendText = Callable[[str], Awaitable[None]]
-Close = Callable[[int, str], Awaitable[None]]
 LatencySink = Callable[[float], None]
 _TS_KEY = '"ts":"'
 _TS_LENGTH = len("2025-01-31T12:00:00.000Z")
+_FIN_TEXT = 0x81
+_SHORT = struct.Struct("!BB")
+_MEDIUM = struct.Struct("!BBH")
+_LONG = struct.Struct("!BBQ")
+
+
+def websocket_frame(text: str) -> bytes:
+    """The bytes of one server-to-client WebSocket text frame (final, unmasked) holding `text`."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        return _SHORT.pack(_FIN_TEXT, size) + payload
+    if size < 1 << 16:
+        return _MEDIUM.pack(_FIN_TEXT, 126, size) + payload
+    return _LONG.pack(_FIN_TEXT, 127, size) + payload
 
 
 def committed_at(frame: str) -> float | None:
@@ -62,80 +73,39 @@ def _unix_time(ts: str) -> float | None:
         return None
 
 
-class Connection:
-    """One client: a bounded queue of frames and the task that writes them."""
+class Subscriber(Protocol):
+    """What the hub needs of a connection (`server.wssession.Session` and its adapters)."""
 
-    def __init__(self, send: SendText, close: Close, *, queue_limit: int, name: str = "") -> None:
-        self.name = name
-        self._send = send
-        self._close = close
-        self.queue_limit = queue_limit
-        self.queue: deque[str] = deque()
-        self.topics: set[str] = set()
-        self.slow = asyncio.Event()
-        self._wakeup = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self.sent = 0
-        # Frames of this connection whose broadcast latency is measured, oldest first (made
-        # on the first one: an empty deque is 760 bytes, times every connection).
-        self.probes: deque[tuple[str, float]] | None = None
-        self.latency_sink: LatencySink | None = None
+    topics: set[str]
+    slow: bool
 
-    def offer(self, frame: str) -> bool:
-        """Queue a frame without waiting; a full queue marks the client a slow consumer."""
-        if self.slow.is_set():
-            return False
-        if len(self.queue) >= self.queue_limit:
-            self.queue.clear()
-            self.probes = None
-            self.slow.set()
-            return False
-        self.queue.append(frame)
-        self._drained.clear()
-        self._wakeup.set()
-        return True
+    @property
+    def held_limit(self) -> int:
+        """Live frames held for one subscription while its replay is sent, at most."""
+        ...
+
+    def offer(self, frame: str, wire: bytes) -> None:
+        """Send a live frame without waiting (`wire`: the same frame as WebSocket bytes); a
+        client too far behind is marked slow instead."""
+        ...
 
     async def put(self, frame: str) -> None:
-        """Queue a frame, waiting while the queue is half full (for replays and replies)."""
-        while len(self.queue) >= self.queue_limit // 2 and not self.slow.is_set():
-            await self._drained.wait()
-        self.offer(frame)
+        """Send a frame, waiting while the client is behind (replays and their replies)."""
+        ...
 
-    async def run_writer(self) -> None:
-        """Send queued frames until cancelled."""
-        queue = self.queue
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while queue:
-                frame = queue.popleft()
-                await self._send(frame)
-                self.sent += 1
-                if self.probes and frame is self.probes[0][0]:
-                    self._measured()
-            self._drained.set()
+    def mark_slow(self) -> None:
+        """Close as a slow consumer, soon (never within the caller's loop)."""
+        ...
 
-    def _measured(self) -> None:
-        assert self.probes is not None
-        _, committed = self.probes.popleft()
-        if self.latency_sink is not None:
-            self.latency_sink(time.time() - committed)
-
-    async def close_slow(self) -> None:
-        """Tell a slow consumer why, and close it; gives up quickly if it reads nothing."""
-        reason = "you were not reading events fast enough; reconnect and resume with 'after'"
-        try:
-            async with asyncio.timeout(SLOW_CLOSE_TIMEOUT_SECONDS):
-                await self._send(encode(Error(ErrorCode.SLOW_CONSUMER, reason)))
-                await self._close(CloseCode.SLOW_CONSUMER, "slow consumer")
-        except (TimeoutError, OSError, RuntimeError):
-            pass
+    def probe(self, frame: str, committed: float, sink: LatencySink) -> None:
+        """Report to `sink` how long after `committed` the just offered `frame` is written."""
+        ...
 
 
 @dataclass(slots=True)
 class Subscription:
-    """A connection's place on a topic: the last seq sent, and live frames held during replay."""
+    """A replaying subscription's place on its topic: the last seq sent, and live frames held
+    during the replay (None once they are sent)."""
 
     cursor: TopicCursor = field(default_factory=lambda: TopicCursor(0))
     held: list[tuple[int, str]] | None = field(default_factory=list)
@@ -143,9 +113,10 @@ class Subscription:
 
 @dataclass(slots=True)
 class TopicState:
-    """A topic's subscribers, and the last seq delivered to them (None: not known yet)."""
+    """A topic's subscribers (None: caught up, delivered to directly), and the last seq
+    delivered to them (None: not known yet)."""
 
-    subscribers: dict[Connection, Subscription] = field(default_factory=dict)
+    subscribers: dict[Subscriber, Subscription | None] = field(default_factory=dict)
     cursor: TopicCursor = field(default_factory=TopicCursor)
 
 
@@ -156,6 +127,8 @@ class HubStats:
     gaps_filled: int = 0
     slow_consumers: int = 0
     resyncs: int = 0
+    # WebSocket frames built: one per event fanned out, however many subscribers it has.
+    frames_encoded: int = 0
 
 
 class Hub:
@@ -164,7 +137,7 @@ class Hub:
     def __init__(self, db: Database, latency_sink: LatencySink | None = None) -> None:
         self.db = db
         self.topics: dict[str, TopicState] = {}
-        self.connections: set[Connection] = set()
+        self.connections: set[Subscriber] = set()
         self.stats = HubStats()
         self.latency_sink = latency_sink
 
@@ -172,27 +145,29 @@ class Hub:
     def subscription_count(self) -> int:
         return sum(len(state.subscribers) for state in self.topics.values())
 
-    def add(self, connection: Connection) -> None:
-        connection.latency_sink = self.latency_sink
+    def add(self, connection: Subscriber) -> None:
         self.connections.add(connection)
 
-    def remove(self, connection: Connection) -> None:
+    def remove(self, connection: Subscriber) -> None:
+        if connection not in self.connections:
+            return
         self.connections.discard(connection)
         for topic in list(connection.topics):
             self.unsubscribe(connection, topic)
-        if connection.slow.is_set():
+        if connection.slow:
             self.stats.slow_consumers += 1
 
-    def unsubscribe(self, connection: Connection, topic: str) -> bool:
+    def unsubscribe(self, connection: Subscriber, topic: str) -> bool:
         connection.topics.discard(topic)
         state = self.topics.get(topic)
-        if state is None or state.subscribers.pop(connection, None) is None:
+        if state is None or connection not in state.subscribers:
             return False
+        del state.subscribers[connection]
         if not state.subscribers:
             del self.topics[topic]
         return True
 
-    async def subscribe(self, connection: Connection, topic: str, after: int | None) -> None:
+    async def subscribe(self, connection: Subscriber, topic: str, after: int | None) -> None:
         """Subscribe; replay stored events after `after`, then go live with no gap or duplicate."""
         self.unsubscribe(connection, topic)
         state = self.topics.setdefault(topic, TopicState())
@@ -225,10 +200,19 @@ class Hub:
                 await self._replay(connection, subscription, topic)
             await self._release_held(connection, subscription, topic)
         except BaseException:
-            self.unsubscribe(connection, topic)
+            if state.subscribers.get(connection) is subscription:
+                self.unsubscribe(connection, topic)
             raise
+        # Caught up with the topic: live frames go straight out, with no cursor to check.
+        topic_seq = state.cursor.seq
+        if (
+            state.subscribers.get(connection) is subscription
+            and topic_seq is not None
+            and (subscription.cursor.seq or 0) >= topic_seq
+        ):
+            state.subscribers[connection] = None
 
-    async def _replay(self, connection: Connection, subscription: Subscription, topic: str) -> None:
+    async def _replay(self, connection: Subscriber, subscription: Subscription, topic: str) -> None:
         while True:
             async with self.db.reader() as session:
                 page = await eventlog.frames_after(
@@ -237,11 +221,11 @@ class Hub:
             for event in page:
                 await connection.put(event.frame)
                 subscription.cursor.advance(event.seq)
-            if len(page) < REPLAY_PAGE or connection.slow.is_set():
+            if len(page) < REPLAY_PAGE or connection.slow:
                 return
 
     async def _release_held(
-        self, connection: Connection, subscription: Subscription, topic: str
+        self, connection: Subscriber, subscription: Subscription, topic: str
     ) -> None:
         """Send the live frames that arrived during the replay, then deliver directly."""
         cursor = subscription.cursor
@@ -274,7 +258,7 @@ class Hub:
                 state = self.topics.get(topic)
                 if state is None or state.cursor.check(seq) is DUPLICATE:
                     continue
-            self._fan_out(state, topic, seq, frame)
+            self._fan_out(state, seq, frame)
 
     async def _fill_gap(self, topic: str, gap: Gap) -> None:
         async with self.db.reader() as session:
@@ -285,7 +269,7 @@ class Hub:
             if state is None:
                 return
             if event.seq <= gap.last and state.cursor.check(event.seq) is not DUPLICATE:
-                self._fan_out(state, topic, event.seq, event.frame)
+                self._fan_out(state, event.seq, event.frame)
 
     async def catch_up(self) -> int:
         """Deliver what the event log holds past each topic's last delivered seq."""
@@ -302,26 +286,26 @@ class Hub:
             delivered += len(events)
         return delivered
 
-    def _fan_out(self, state: TopicState, topic: str, seq: int, frame: str) -> None:
+    def _fan_out(self, state: TopicState, seq: int, frame: str) -> None:
+        """One event to every subscriber of its topic: its WebSocket frame is built once."""
         state.cursor.advance(seq)
-        for connection, subscription in state.subscribers.items():
-            if subscription.held is not None:
+        subscribers = state.subscribers
+        if not subscribers:
+            return
+        wire = websocket_frame(frame)
+        self.stats.frames_encoded += 1
+        for connection, subscription in subscribers.items():
+            if subscription is None:
+                connection.offer(frame, wire)
+            elif subscription.held is not None:
                 subscription.held.append((seq, frame))
-                if len(subscription.held) > connection.queue_limit:
-                    connection.slow.set()
+                if len(subscription.held) > connection.held_limit:
+                    connection.mark_slow()
             elif subscription.cursor.on_event(seq) is not DUPLICATE:
-                connection.offer(frame)
-        self.stats.delivered_frames += len(state.subscribers)
-        if self.latency_sink is not None and state.subscribers:
-            self._probe(state, frame)
-
-    @staticmethod
-    def _probe(state: TopicState, frame: str) -> None:
-        """Measure this frame's latency on the subscriber it was queued to last, if queued."""
-        connection = next(reversed(state.subscribers))
-        if connection.queue and connection.queue[-1] is frame:
-            at = committed_at(frame)
-            if at is not None:
-                if connection.probes is None:
-                    connection.probes = deque()
-                connection.probes.append((frame, at))
+                connection.offer(frame, wire)
+                subscribers[connection] = None  # caught up: its cursor is the topic's now
+        self.stats.delivered_frames += len(subscribers)
+        if self.latency_sink is not None:
+            last = next(reversed(subscribers))
+            if subscribers[last] is None and (at := committed_at(frame)) is not None:
+                last.probe(frame, at, self.latency_sink)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 
@@ -11,6 +12,7 @@ from pulse_core.config import Settings
 from pulse_core.logs import RedactTokens, setup_logging
 from pulse_data.migrate import require_latest_schema
 from server.app import create_app
+from server.ws_native import native_protocol
 
 WS_MAX_FRAME_BYTES = 64 * 1024
 
@@ -32,12 +34,19 @@ def _redact_uvicorn_logs() -> None:
 
 
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
-    """uvicorn's settings; forwarded headers are believed only from `PULSE_TRUSTED_PROXIES`."""
+    """uvicorn's settings; forwarded headers are believed only from `PULSE_TRUSTED_PROXIES`.
+    `/api/ws` is served by `server.ws_native` (uvicorn's own WebSocket protocol, frames written
+    straight to each connection), or by the ASGI endpoint if this uvicorn cannot."""
+    app = create_app(settings)
+    forwarded = settings.trusted_proxies
+    ws: type[asyncio.Protocol] | str = (
+        native_protocol(app, forwarded_allow_ips=forwarded) or "websockets-sansio"
+    )
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        ws=ws,
         ws_max_size=WS_MAX_FRAME_BYTES,
         ws_per_message_deflate=False,
         ws_ping_interval=20,

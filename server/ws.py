@@ -1,186 +1,142 @@
-"""The WebSocket endpoint `/api/ws`: subscribe, unsubscribe and ping; events stream out."""
+"""The WebSocket endpoint `/api/ws` over ASGI: the fallback path.
+
+Under uvicorn the connections of `/api/ws` are served by `server.ws_native` and never reach
+this endpoint; under any other ASGI server (or uvicorn's other WebSocket implementations) they
+do. The logic is `server.wssession.Session`'s; here each connection has a bounded queue of
+frames and a writer task that sends them through the ASGI `send`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
-from typing import Any
+import time
+from collections import deque
+from contextlib import suppress
 
 from fastapi import APIRouter, WebSocket
-from sqlalchemy.exc import SQLAlchemyError
 
-from pulse_core.names import CloseCode, ErrorCode
-from pulse_core.protocol import (
-    PONG_TEXT,
-    Error,
-    FrameError,
-    Ping,
-    Subscribe,
-    Unsubscribed,
-    encode,
-    parse_client_frame,
-)
-from pulse_data.accounts import SessionEnded, SessionUser, session_user
-from server.fanout import Connection
-from server.security import InvalidToken, read_token
+from server.fanout import LatencySink
 from server.state import ServerState
+from server.wssession import Session, bearer_token
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CLOSE_UNAUTHORIZED = CloseCode.UNAUTHORIZED
-CLOSE_INTERNAL_ERROR = CloseCode.INTERNAL_ERROR
+CLOSE_TIMEOUT_SECONDS = 2.0
 
 
-def _token(websocket: WebSocket) -> str | None:
-    header = websocket.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return websocket.query_params.get("access_token")
+class QueuedSession(Session):
+    """A session whose frames wait in a bounded queue for the connection's writer task."""
 
+    __slots__ = ("closing", "done", "drained", "probes", "queue", "wakeup", "websocket")
 
-class Refused(Exception):
-    """The connection may not go on: close it with `code` and `reason`."""
+    def __init__(self, state: ServerState, websocket: WebSocket) -> None:
+        super().__init__(state)
+        self.websocket = websocket
+        self.queue: deque[str] = deque()
+        self.wakeup = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.closing: tuple[int, str, str | None] | None = None
+        self.done = asyncio.Event()
+        # Frames whose broadcast latency is measured, oldest first, with their sink.
+        self.probes: deque[tuple[str, float, LatencySink]] | None = None
 
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+    @property
+    def queue_limit(self) -> int:
+        return self.state.settings.send_queue_frames
 
+    def offer(self, frame: str, wire: bytes) -> None:
+        self.send(frame)
 
-async def _authenticate(state: ServerState, token: str) -> tuple[SessionUser, datetime]:
-    """The user of the token's session, if that session is valid now in the database, and when
-    the connection must end (the token's or the session's expiry, whichever comes first)."""
-    try:
-        principal = read_token(state.secret_key, token)
-    except InvalidToken as exc:
-        raise Refused(CLOSE_UNAUTHORIZED, str(exc)) from None
-    try:
-        async with state.db.reader() as session:
-            user = await session_user(session, principal.session_id)
-    except SessionEnded as exc:
-        raise Refused(CLOSE_UNAUTHORIZED, str(exc)) from None
-    except (SQLAlchemyError, OSError) as exc:
-        log.error("cannot check a WebSocket's session: %s", exc)
-        raise Refused(
-            CLOSE_INTERNAL_ERROR, "the database is not answering; reconnect shortly"
-        ) from None
-    if (user.user_id, user.marketer_id) != (principal.user_id, principal.marketer_id):
-        raise Refused(CLOSE_UNAUTHORIZED, "invalid token: log in again")
-    return user, min(principal.expires_at, user.expires_at)
+    def send(self, text: str) -> None:
+        if self.closed:
+            return
+        if len(self.queue) >= self.queue_limit:
+            self.queue.clear()
+            self.probes = None
+            self.mark_slow()
+            return
+        self.queue.append(text)
+        self.drained.clear()
+        self.wakeup.set()
+
+    async def put(self, frame: str) -> None:
+        while len(self.queue) >= self.queue_limit // 2 and not self.closed:
+            await self.drained.wait()
+        self.send(frame)
+
+    def probe(self, frame: str, committed: float, sink: LatencySink) -> None:
+        if self.queue and self.queue[-1] is frame:
+            if self.probes is None:
+                self.probes = deque()
+            self.probes.append((frame, committed, sink))
+
+    def _close(self, code: int, reason: str, last: str | None) -> None:
+        self.queue.clear()
+        self.probes = None
+        self.closing = (code, reason, last)
+        self.done.set()
+        self.drained.set()
+        self.wakeup.set()
+
+    async def write(self) -> None:
+        """Send queued frames until the session closes; then its last frame and the close."""
+        queue = self.queue
+        while self.closing is None:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while queue:
+                frame = queue.popleft()
+                await self.websocket.send_text(frame)
+                if self.probes and frame is self.probes[0][0]:
+                    _, committed, sink = self.probes.popleft()
+                    sink(time.time() - committed)
+            self.drained.set()
+        code, reason, last = self.closing
+        with suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                if last is not None:
+                    await self.websocket.send_text(last)
+                await self.websocket.close(code, reason)
+
+    async def read(self) -> None:
+        """Answer the client's frames, one after the other, until it disconnects."""
+        while not self.closed:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            work = self.receive(message.get("text"))
+            if work is not None:
+                await work
 
 
 @router.websocket("/api/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     state: ServerState = websocket.app.state.pulse
-    token = _token(websocket) or ""
-    await websocket.accept()
-    try:
-        user, expires_at = await _authenticate(state, token)
-    except Refused as refusal:
-        await _close_quietly(websocket, refusal.code, refusal.reason)
-        return
-    # Watched from here on: a session ended after the check above is seen by the next look.
-    ended = state.session_watch.watch(user.session_id)
-    connection = Connection(
-        websocket.send_text,
-        websocket.close,
-        queue_limit=state.settings.send_queue_frames,
-        name=f"user {user.user_id}",
+    token = bearer_token(
+        websocket.headers.get("authorization", ""), websocket.query_params.get("access_token")
     )
-    state.hub.add(connection)
-    tasks: dict[str, asyncio.Future[Any]] = {
-        "writer": asyncio.create_task(connection.run_writer()),
-        "reader": asyncio.create_task(_read(websocket, state, user, connection)),
-        "slow": asyncio.create_task(connection.slow.wait()),
-        "expired": asyncio.create_task(_until(expires_at)),
-        "ended": ended,
-    }
+    await websocket.accept()
+    session = QueuedSession(state, websocket)
+    writer = asyncio.create_task(session.write())
+    reader: asyncio.Task[None] | None = None
+    closed = asyncio.create_task(session.done.wait())
     try:
-        done, _ = await asyncio.wait(tasks.values(), return_when=asyncio.FIRST_COMPLETED)
+        if await session.start(token):
+            reader = asyncio.create_task(session.read())
+            await asyncio.wait((reader, closed), return_when=asyncio.FIRST_COMPLETED)
+            if reader.done() and not reader.cancelled() and (failure := reader.exception()):
+                session.failed(failure)
+        session.detach()  # the client left, or the session is closing
+        if session.closing is not None:
+            # The last frame and the close, unless the client reads nothing at all.
+            await asyncio.wait((writer,), timeout=CLOSE_TIMEOUT_SECONDS)
     finally:
-        state.session_watch.forget(user.session_id, ended)
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-        state.hub.remove(connection)
-    if ended in done and not ended.cancelled():
-        await _close_quietly(websocket, CLOSE_UNAUTHORIZED, ended.result())
-    elif tasks["slow"] in done:
-        log.warning("closing slow consumer %s", connection.name)
-        await connection.close_slow()
-    elif tasks["expired"] in done:
-        await _close_quietly(
-            websocket, CLOSE_UNAUTHORIZED, "your session has expired: log in again"
-        )
-    elif tasks["reader"] in done and (failure := tasks["reader"].exception()) is not None:
-        log.error("closing %s after an error: %s", connection.name, failure)
-        await _close_quietly(websocket, CLOSE_INTERNAL_ERROR, "server error; reconnect shortly")
-
-
-async def _until(moment: datetime) -> None:
-    await asyncio.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
-
-
-async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
-    try:
-        async with asyncio.timeout(2):
-            await websocket.close(code, reason)
-    except Exception:
-        pass
-
-
-async def _read(
-    websocket: WebSocket, state: ServerState, user: SessionUser, connection: Connection
-) -> None:
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        if text is None:
-            await connection.put(
-                encode(Error(ErrorCode.BAD_REQUEST, "send JSON text frames, not binary ones"))
-            )
-            continue
-        try:
-            frame = parse_client_frame(text)
-        except FrameError as exc:
-            await connection.put(encode(Error(exc.code, exc.message)))
-            continue
-        if isinstance(frame, Ping):
-            await connection.put(PONG_TEXT)
-        elif isinstance(frame, Subscribe):
-            await _subscribe(state, user, connection, frame)
-        else:
-            state.hub.unsubscribe(connection, frame.topic.name)
-            await connection.put(encode(Unsubscribed(frame.topic.name)))
-
-
-async def _subscribe(
-    state: ServerState, user: SessionUser, connection: Connection, frame: Subscribe
-) -> None:
-    topic = frame.topic.name
-    limit = state.settings.max_topics_per_connection
-    if topic not in connection.topics and len(connection.topics) >= limit:
-        await connection.put(
-            encode(
-                Error(
-                    ErrorCode.BAD_REQUEST,
-                    f"at most {limit} topics per connection: unsubscribe from one first",
-                    topic,
-                )
-            )
-        )
-        return
-    try:
-        if not await state.topic_access.may_read(user, frame.topic):
-            await connection.put(
-                encode(Error(ErrorCode.FORBIDDEN, f"you may not subscribe to {topic!r}", topic))
-            )
-            return
-        await state.hub.subscribe(connection, topic, frame.after)
-    except (SQLAlchemyError, OSError) as exc:
-        raise ConnectionError(f"database unavailable while subscribing to {topic}") from exc
+        session.detach()
+        for task in (reader, writer, closed):
+            if task is not None and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task

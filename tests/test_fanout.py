@@ -121,6 +121,7 @@ async def test_slow_consumer_is_closed_and_others_get_every_event(
     live_backend: LiveBackend,
 ) -> None:
     live_backend.settings.send_queue_frames = 256
+    live_backend.settings.send_buffer_bytes = 256 * 1024
     campaign_id = await first_active_campaign(live_backend)
     topic = f"campaign:{campaign_id}"
     token = live_backend.token(ALICE)

@@ -1,0 +1,209 @@
+"""`/api/ws` on its two paths: uvicorn's own WebSocket protocol (server.ws_native, the one
+that serves it with the pinned uvicorn and websockets) and the ASGI endpoint (server.ws, under
+any other server); and the hub's frame, built once per event whatever the subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from redis.asyncio import Redis
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from pulse_cli.process import wait_ready
+from pulse_core.config import Settings
+from pulse_core.names import EVENTS_CHANNEL, CloseCode, ErrorCode
+from pulse_core.protocol import TopicCursor
+from pulse_data.database import Database
+from pulse_data.eventlog import RecordedEvent
+from pulse_data.pubsub import encode_announcement
+from server import main, ws_native
+from server.fanout import Hub, LatencySink, TopicState, websocket_frame
+from server.main import uvicorn_config
+from server.ws_native import PulseWebSocketProtocol
+from tests.backend import ALICE, LiveBackend, ServerThread, free_port, wait_for
+from tests.test_fanout import first_active_campaign, wait_metric
+from tests.wsclient import WsClient
+
+
+class AsgiServerThread(ServerThread):
+    """The server with uvicorn's plain WebSocket implementation: `/api/ws` goes through ASGI."""
+
+    def start(self) -> None:
+        self.server = uvicorn.Server(uvicorn_config(self.settings))
+        self.server.config.ws = "websockets-sansio"
+        self.server.config.log_level = "warning"
+        self.thread = threading.Thread(target=self.server.run, name="test-server", daemon=True)
+        self.thread.start()
+        wait_ready(f"http://{self.settings.host}:{self.settings.port}", timeout=20)
+
+
+@pytest.fixture
+def asgi_backend(settings: Settings, demo_database_url: str) -> Iterator[LiveBackend]:
+    settings = settings.model_copy(update={"port": free_port(), "database_url": demo_database_url})
+    backend = LiveBackend(settings=settings, server=AsgiServerThread(settings))
+    backend.server.start()
+    try:
+        yield backend
+    finally:
+        backend.server.stop()
+
+
+def native_protocols(backend: LiveBackend) -> list[PulseWebSocketProtocol]:
+    """The server's connections that the native path serves as `/api/ws` sessions."""
+    assert backend.server.server is not None
+    return [
+        connection
+        for connection in list(backend.server.server.server_state.connections)
+        if isinstance(connection, PulseWebSocketProtocol) and connection.session is not None
+    ]
+
+
+async def subscribe_ping_event_and_slow_consumer(backend: LiveBackend) -> None:
+    """The basic flow: subscribe, an event, ping; a client that stops reading is closed as a
+    slow consumer while the other gets every event."""
+    backend.settings.send_queue_frames = 256  # above the 100 events announced at once
+    backend.settings.send_buffer_bytes = 64 * 1024
+    topic = f"campaign:{await first_active_campaign(backend)}"
+    token = backend.token(ALICE)
+    healthy = await WsClient.open(backend.ws_url, token)
+    stalled = await WsClient.open(backend.ws_url, token)
+    head = (await healthy.subscribe(topic))["seq"]
+    await stalled.subscribe(topic)
+    await healthy.send(type="ping")
+    assert await healthy.recv() == {"type": "pong"}
+
+    total = 1_000
+    padding = "x" * 8_000
+    events = [
+        RecordedEvent(
+            id=0,
+            topic=topic,
+            seq=seq,
+            frame=json.dumps({"type": "event", "topic": topic, "seq": seq, "pad": padding}),
+        )
+        for seq in range(head + 1, head + 1 + total)
+    ]
+    redis = Redis.from_url(backend.settings.redis_url or "")
+    try:
+        await redis.publish(EVENTS_CHANNEL, encode_announcement(events[:1]))
+        assert (await healthy.recv())["seq"] == head + 1
+        assert (await stalled.recv())["seq"] == head + 1
+        stalled.connection.transport.pause_reading()
+        received: list[int] = []
+
+        async def read_all() -> None:
+            while len(received) < total - 1:
+                received.append((await healthy.recv())["seq"])
+
+        reader = asyncio.create_task(read_all())
+        for start in range(1, total, 100):
+            await redis.publish(EVENTS_CHANNEL, encode_announcement(events[start : start + 100]))
+        await asyncio.wait_for(reader, timeout=60)
+        await wait_metric(backend, "slow_consumers", 1)
+    finally:
+        await redis.aclose()
+    assert received == list(range(head + 2, head + 1 + total))
+    await healthy.send(type="ping")
+    assert await healthy.recv() == {"type": "pong"}
+    stalled.connection.transport.resume_reading()
+    last = {}
+    with pytest.raises(Exception):  # noqa: B017 - the closed socket raises ConnectionClosed
+        while True:
+            last = await stalled.recv(timeout=10)
+    assert stalled.connection.close_code in (CloseCode.SLOW_CONSUMER, 1006)
+    if stalled.connection.close_code == CloseCode.SLOW_CONSUMER:
+        assert last.get("code") == ErrorCode.SLOW_CONSUMER
+    await healthy.close()
+
+
+async def test_the_native_path_serves_api_ws(live_backend: LiveBackend) -> None:
+    """With the pinned uvicorn and websockets, `/api/ws` never goes through ASGI, and a
+    connection at rest has no task of its own."""
+    topic = f"campaign:{await first_active_campaign(live_backend)}"
+    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+        await ws.subscribe(topic)
+        protocols = wait_for(lambda: native_protocols(live_backend))
+        assert len(protocols) == 1
+        session = protocols[0].session
+        assert session is not None
+        wait_for(lambda: session.task is None)
+        assert session.topics == {topic}
+    wait_for(lambda: not native_protocols(live_backend))
+
+
+async def test_native_path_basic_flow(live_backend: LiveBackend) -> None:
+    await subscribe_ping_event_and_slow_consumer(live_backend)
+
+
+async def test_asgi_fallback_basic_flow(asgi_backend: LiveBackend) -> None:
+    assert not native_protocols(asgi_backend)
+    await subscribe_ping_event_and_slow_consumer(asgi_backend)
+
+
+def test_a_uvicorn_without_what_the_native_path_uses_falls_back_to_asgi(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert isinstance(uvicorn_config(settings).ws, type)
+    monkeypatch.setattr(
+        ws_native, "missing_internals", lambda: ["uvicorn WebSocketsSansIOProtocol.shutdown"]
+    )
+    with caplog.at_level(logging.WARNING, logger="server.ws_native"):
+        assert main.uvicorn_config(settings).ws == "websockets-sansio"
+    assert "WebSocketsSansIOProtocol.shutdown" in caplog.text
+
+
+class Recorder:
+    """A subscriber that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.topics: set[str] = set()
+        self.slow = False
+        self.held_limit = 10
+        self.wires: list[bytes] = []
+
+    def offer(self, frame: str, wire: bytes) -> None:
+        self.wires.append(wire)
+
+    async def put(self, frame: str) -> None:
+        raise AssertionError("no replay here")
+
+    def mark_slow(self) -> None:
+        self.slow = True
+
+    def probe(self, frame: str, committed: float, sink: LatencySink) -> None:
+        pass
+
+
+async def test_an_events_frame_is_built_once_for_all_its_subscribers() -> None:
+    hub = Hub(Database("sqlite+aiosqlite://"))
+    subscribers = [Recorder() for _ in range(3)]
+    topic = "campaign:1"
+    hub.topics[topic] = TopicState(dict.fromkeys(subscribers), TopicCursor(5))
+    frame = json.dumps({"type": "event", "topic": topic, "seq": 6})
+    await hub.deliver([(topic, 6, frame), (topic, 6, frame)])  # the second is a duplicate
+    assert hub.stats.frames_encoded == 1
+    assert hub.stats.delivered_frames == 3
+    first = subscribers[0].wires[0]
+    assert all(s.wires == [first] and s.wires[0] is first for s in subscribers)
+    await hub.db.dispose()
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536, 200_000])
+def test_websocket_frames_parse_as_one_final_text_frame(size: int) -> None:
+    text = "é" * (size // 2) + "x" * (size % 2)
+    reader = StreamReader()
+    reader.feed_data(websocket_frame(text))
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    with pytest.raises(StopIteration) as parsed:
+        next(parser)
+    frame: Frame = parsed.value.value
+    assert (frame.opcode, frame.fin) == (Opcode.TEXT, True)
+    assert bytes(frame.data).decode() == text
