@@ -191,23 +191,19 @@ def _utc_text(element: UtcText, compiler: Any, **kw: Any) -> str:
 
 @compiles(UtcText, "sqlite")
 def _utc_text_sqlite(element: UtcText, compiler: Any, **kw: Any) -> str:
-    # SQLite keeps them as text in UTC, `YYYY-MM-DD HH:MM:SS.ffffff` (SQLAlchemy's format).
+    # SQLite keeps them as text in UTC, `YYYY-MM-DD HH:MM:SS.ffffff` (SQLAlchemy's format), or
+    # without the fraction. One `replace` is cheaper than taking the text apart.
     value = compiler.process(element.clauses, **kw)
-    day, time_of_day = f"substr({value}, 1, 10) || 'T' || ", f"substr({value}, 12"
-    return (
-        f"CASE WHEN substr({value}, 20) IN ('', '.000000') "
-        f"THEN {day}{time_of_day}, 8) || 'Z' ELSE {day}{time_of_day}) || 'Z' END"
-    )
+    return f"replace(replace({value}, ' ', 'T'), '.000000', '') || 'Z'"
 
 
 @compiles(UtcText, "postgresql")
 def _utc_text_postgresql(element: UtcText, compiler: Any, **kw: Any) -> str:
+    # One `to_char` (most of the cost) and the fraction dropped on a whole second.
     value = compiler.process(element.clauses, **kw)
-    utc = f"({value} AT TIME ZONE 'UTC')"
     return (
-        f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-        f"CASE WHEN mod(extract(microseconds FROM {value})::bigint, 1000000) = 0 THEN '' "
-        f"ELSE to_char({utc}, '.US') END || 'Z'"
+        f"replace(to_char(({value} AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+        "'.000000', '') || 'Z'"
     )
 
 
