@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
 import signal
 import statistics
 import sys
@@ -39,12 +38,10 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import func, insert, select
 
 from bench.desktop_bench import pump_until
-from bench.launch import free_port, wait_ready
+from bench.launch import running_backend
 from desktop.client.grid_cache import GridCache
 from desktop.ui.app import DesktopApp
 from desktop.ui.preferences import Preferences
-from pulse_cli.children import Child, pulse_command, stop_all
-from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.stats import CampaignState, PopulationStatus
 from pulse_data.database import Database
 from pulse_data.migrate import upgrade_database
@@ -227,29 +224,14 @@ def running_server(url: str, directory: Path) -> Iterator[str]:
 @contextmanager
 def running_services(url: str, directory: Path) -> Iterator[tuple[str, str]]:
     """`running_server`, yielding the server's base URL and the Redis URL."""
-    redis = EmbeddedRedis(directory / "redis")
-    redis.start()
-    try:
-        port = free_port()
-        env = {
-            **os.environ,
-            "PULSE_DATABASE_URL": url,
-            "PULSE_REDIS_URL": redis.url,
-            "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
-            "PULSE_PORT": str(port),
-            "PULSE_DATA_DIR": str(directory / "data"),
-            "PULSE_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
-        }
-        server = Child("server", pulse_command("server"), env, restart=False)
-        server.start()
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base)
-            yield base, redis.url
-        finally:
-            stop_all([server])
-    finally:
-        redis.stop()
+    with running_backend(
+        url,
+        directory,
+        worker=False,
+        PULSE_DATA_DIR=str(directory / "data"),
+        PULSE_LOGIN_ATTEMPTS_PER_MINUTE="1000",
+    ) as (base, redis_url):
+        yield base, redis_url
 
 
 def time_rest(base: str, repeat: int) -> RestRun:

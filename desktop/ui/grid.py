@@ -32,6 +32,7 @@ from desktop.ui.campaign_model import (
 )
 from pulse_core.stats import CampaignState
 
+SIZE_FROM_ROWS = 50  # see `setResizeContentsPrecision`
 LOADING_TEXT = "Loading your campaigns…"
 NO_MATCH_TEXT = "No campaign matches the search and filter."
 EMPTY_TEXT = "No campaigns yet. Create one with Campaign → New Campaign (Ctrl+N)."
@@ -88,7 +89,9 @@ class CampaignGrid(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        header.setResizeContentsPrecision(200)  # size columns from the first rows only
+        # Columns fit the rows in sight plus a few more (each row measured costs 13 cells ×
+        # ~8 roles: 200 rows took 50-140 ms of a sign-in to 10,000 campaigns).
+        header.setResizeContentsPrecision(SIZE_FROM_ROWS)
         header.resizeSection(COL_TITLE, 220)
         self.table.setWordWrap(False)
         self.empty_label = QLabel(LOADING_TEXT)
