@@ -67,17 +67,9 @@ from bench.fanout_setup import (
     Publisher,
     make_database,
 )
-from bench.processes import (
-    BenchError,
-    cpu_seconds,
-    free_port,
-    pin,
-    raise_nofile,
-    rss_kb,
-    split_cores,
-    wait_until,
-)
+from bench.processes import BenchError, cpu_seconds, pin, raise_nofile, split_cores
 from bench.wsclient_raw import client_class, warm_up
+from pulse_cli.process import WaitTimeoutError, free_port, wait_until
 
 SERVERS = ("pulse", *PEERS)
 
@@ -89,7 +81,10 @@ def _start_server(
     goes (the product's server only)."""
     log_path = deployment.tmp / f"{name}-{n}.log"
     if name != "pulse":
-        return PeerServer(name, deployment, port, n, log_path), None
+        from server.main import GC_THRESHOLDS
+
+        gc_threshold = options.gc_threshold or GC_THRESHOLDS
+        return PeerServer(name, deployment, port, n, log_path, gc_threshold), None
     profile = options.profile_dir / f"server-{n}.prof" if options.profile_dir else None
     server = PulseServer(
         deployment, port, n, log_path, profile, options.gc_threshold, options.server_metrics
@@ -120,7 +115,7 @@ def measure(
         if problems:
             raise BenchError(f"{name}: warm-up: {'; '.join(problems)}\n{server.log_tail()}")
         time.sleep(0.5)
-        rss_before = rss_kb(server.pid)
+        rss_before = server.child.rss_kb()
         log(
             f"{name} N={n}: server pid {server.pid} ready, "
             f"RSS {rss_before / 1024:.1f} MB; connecting"
@@ -139,23 +134,18 @@ def measure(
         )
         _fleet = fleet
 
-        def check() -> None:
+        def subscribed() -> bool:
             _fleet.check_alive()
-            if server.process.poll() is not None:
-                raise BenchError(f"the {name} server died:\n{server.log_tail()}")
+            server.ensure_alive()
+            return _fleet.total(S_SUBSCRIBED) + _fleet.total(S_FAILED) >= n
 
-        wait_until(
-            lambda: _fleet.total(S_SUBSCRIBED) + _fleet.total(S_FAILED) >= n,
-            60 + n / 50,
-            f"{n} subscribed connections",
-            check,
-        )
+        wait_until(subscribed, 60 + n / 50, f"{n} subscribed connections", interval=0.001)
         if (failed := fleet.total(S_FAILED)) > 0:
             raise BenchError(f"{failed} of {n} connections could not subscribe (see messages)")
         connect_seconds = time.monotonic() - connect_started
         connect_cpu = cpu_seconds(server.pid) - connect_cpu_before
         time.sleep(1.0)
-        rss_after = rss_kb(server.pid)
+        rss_after = server.child.rss_kb()
         result.memory = {
             "server_rss_before_kb": rss_before,
             "server_rss_after_kb": rss_after,
@@ -295,7 +285,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--server-gc-threshold",
         metavar="G0,G1,G2",
-        help="experiment: these GC thresholds in the server instead of server.main.GC_THRESHOLDS",
+        help="experiment: these GC thresholds in every server instead of "
+        "server.main.GC_THRESHOLDS (which the comparison servers use too)",
     )
     parser.add_argument(
         "--server-gc-freeze",
@@ -436,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted; everything started was stopped")
         return 130
-    except BenchError as exc:
+    except (BenchError, WaitTimeoutError) as exc:
         log(f"error: {exc}")
         return 1
 

@@ -19,6 +19,7 @@ each subscriber's token once, when it connects and subscribes, not per frame).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -59,12 +60,24 @@ class PeerServer(ChildServer):
     """A comparison server (`floor` or `socketio`) in a child process, like `PulseServer`."""
 
     def __init__(
-        self, name: str, deployment: Deployment, port: int, n: int, log_path: Path
+        self,
+        name: str,
+        deployment: Deployment,
+        port: int,
+        n: int,
+        log_path: Path,
+        gc_threshold: tuple[int, int, int],
     ) -> None:
         if name not in PEERS:
             raise ValueError(f"no comparison server {name!r}; there are {', '.join(PEERS)}")
         config = child_config(
-            deployment, n, log_path, server=name, port=port, redis_url=deployment.redis_url
+            deployment,
+            n,
+            log_path,
+            server=name,
+            port=port,
+            redis_url=deployment.redis_url,
+            gc_threshold=gc_threshold,
         )
         self.name = name
         if name == "socketio":
@@ -75,6 +88,7 @@ class PeerServer(ChildServer):
 def peer_server_child() -> None:
     """Entry point of a comparison server's subprocess."""
     config = child_setup()
+    gc.set_threshold(*config["gc_threshold"])  # what `pulse server` sets: only the path differs
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     serve = _floor if config["server"] == "floor" else _socketio
     import uvloop

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.processes import HOST, BenchError, die_with_parent, lifetime_watchdog, raise_nofile
+from pulse_cli.process import Process, ProcessExitedError, WaitTimeoutError, wait_ready
 
 if TYPE_CHECKING:
     from bench.fanout_setup import Deployment
@@ -120,42 +120,32 @@ class ChildServer:
         env = {key: value for key, value in os.environ.items() if not key.startswith("PULSE_")}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.port = port
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code, json.dumps(config)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the orchestrator only; it stops us in order
-        )  # fmt: skip
+        # Its own process group (Ctrl-C reaches the orchestrator only; it stops us in order),
+        # SIGTERMed if the orchestrator dies, its output in `log_path`.
+        self.child = Process(
+            self.name, [sys.executable, "-c", code, json.dumps(config)], env, log_path, REPO_ROOT
+        ).start()
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.child.pid
+
+    def ensure_alive(self) -> None:
+        if not self.child.alive():
+            raise BenchError(f"the {self.name} server died:\n{self.log_tail()}")
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BenchError(
-                    f"the server exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                status, _ = http_get(self.port, "/readyz")
-                if status == 200:
-                    return
-            time.sleep(0.1)
-        raise BenchError(f"the server was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+        try:
+            wait_ready(f"http://{HOST}:{self.port}", timeout, process=self.child)
+        except (WaitTimeoutError, ProcessExitedError) as exc:
+            raise BenchError(f"the {self.name} server did not start: {exc}") from None
 
     def gc_snapshot(self, timeout: float = 5.0) -> dict[str, Any] | None:
-        """The server's GC counters so far (see `_install_gc_probe`); None if it did not answer."""
+        """The server's GC counters so far (see `install_gc_probe`); None if it did not answer."""
         self.gc_path.unlink(missing_ok=True)
-        if self.process.poll() is not None:
+        if not self.child.alive():
             return None
-        self.process.send_signal(signal.SIGUSR1)
+        self.child.signal(signal.SIGUSR1)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(FileNotFoundError, ValueError):
@@ -166,30 +156,17 @@ class ChildServer:
 
     def freeze_gc(self) -> None:
         """Experiment: make the server run `gc.collect(); gc.freeze()` now."""
-        self.process.send_signal(signal.SIGUSR2)
+        self.child.signal(signal.SIGUSR2)
 
     def log_tail(self, lines: int = 30) -> str:
-        self.log.flush()
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+        return "\n".join(self.child.log_since_start().splitlines()[-lines:])
 
     def log_count(self, text: str) -> int:
-        self.log.flush()
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace").count(text)
-        return 0
+        return self.child.log_since_start().count(text)
 
     def stop(self) -> None:
         """SIGTERM (uvicorn shuts down cleanly, a profile gets written), then SIGKILL."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
+        self.child.stop(timeout=20)
 
 
 def child_config(deployment: Deployment, n: int, log_path: Path, **more: Any) -> dict[str, Any]:

@@ -1,18 +1,16 @@
-"""Process helpers for the benchmarks (Linux): CPU time and memory of a process, busy time of
+"""Process helpers for the benchmarks (Linux): CPU time of a process, busy time of
 the cores, pinning, open-file limits, and children that never outlive their parent."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
 import signal
-import socket
-import sys
 import threading
 import time
-from collections.abc import Callable
+
+from pulse_cli.process import child_preexec
 
 HOST = "127.0.0.1"
 
@@ -23,9 +21,7 @@ class BenchError(RuntimeError):
 
 def die_with_parent() -> None:
     """SIGTERM this process when its parent dies, so nothing outlives an interrupted run."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    child_preexec()
 
 
 def raise_nofile(wanted: int) -> int:
@@ -65,20 +61,6 @@ def core_busy_seconds() -> dict[int, float]:
     return busy
 
 
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise BenchError(f"no VmRSS for process {pid}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 def split_cores() -> tuple[int | None, set[int] | None]:
     """One core for the server, the rest for everyone else; (None, None) on a 1-core machine."""
     try:
@@ -107,15 +89,3 @@ def lifetime_watchdog(seconds: float) -> None:
     timer = threading.Timer(seconds, fire)
     timer.daemon = True
     timer.start()
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, check: Callable[[], None]
-) -> None:
-    """Poll `condition` every millisecond, calling `check` (which may raise) in between."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        check()
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.001)
