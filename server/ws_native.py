@@ -72,13 +72,26 @@ WEBSOCKETS_METHODS = ("accept", "send_response", "send_close", "data_to_send", "
 class NativeSession(Session):
     """A session written straight into its uvicorn WebSocket protocol's transport."""
 
-    __slots__ = ("inbox", "protocol", "task")
+    __slots__ = ("client", "inbox", "opened_at", "path", "protocol", "request_id", "task")
 
-    def __init__(self, state: ServerState, protocol: PulseWebSocketProtocol) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        protocol: PulseWebSocketProtocol,
+        *,
+        path: str,
+        client: str,
+        request_id: str,
+    ) -> None:
         super().__init__(state)
         self.protocol = protocol
         self.task: asyncio.Task[None] | None = None
         self.inbox: deque[str | None] | None = None
+        # For the access log's lines about it.
+        self.path = path
+        self.client = client
+        self.request_id = request_id
+        self.opened_at = time.perf_counter()
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -94,9 +107,9 @@ class NativeSession(Session):
             self.protocol.transport.write(websocket_frame(text))
 
     async def put(self, frame: str) -> None:
-        writable = self.protocol.writable
-        if not writable.is_set() and not self.closed:
-            await writable.wait()
+        protocol = self.protocol
+        while protocol.write_paused and not self.closed:
+            await protocol.drained()
         self.send(frame)
 
     def probe(self, frame: str, committed: float, sink: LatencySink) -> None:
@@ -153,11 +166,10 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
 
     pulse_app: ClassVar[Any] = None  # the FastAPI app, whose `state.pulse` is the server's
     forwarded: ClassVar[ProxyHeadersMiddleware | None] = None
+    # Class defaults: a connection at rest pays for none of these in its own dict.
     session: NativeSession | None = None
-    request_id: str | None = None
-    opened_at = 0.0
-    client_text = "-"
-    raw_path = WS_PATH
+    write_paused = False
+    drain_waiter: asyncio.Future[None] | None = None
 
     # ---- the upgrade ---------------------------------------------------------------------
 
@@ -178,27 +190,25 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
             return
         headers = event.headers
-        self.raw_path = raw_path
-        self.client_text = self._client_text(headers)
-        request_id = headers.get(REQUEST_ID_HEADER.decode(), "")
-        self.request_id = request_id_of(
-            {"headers": [(REQUEST_ID_HEADER, request_id.encode("latin-1"))]}
+        client = self._client_text(headers)
+        request_id = request_id_of(
+            {"headers": [(REQUEST_ID_HEADER, headers.get("X-Request-ID", "").encode("latin-1"))]}
         )
         if self.logger.isEnabledFor(logging.INFO):
-            self.logger.info('%s - "WebSocket %s" [accepted]', self.client_text, event.path)
+            self.logger.info('%s - "WebSocket %s" [accepted]', client, event.path)
         access_log.info(
             "WebSocket %s connecting %s",
             raw_path,
-            self.client_text,
-            extra={"path": raw_path, "client": self.client_text, "request_id": self.request_id},
+            client,
+            extra={"path": raw_path, "client": client, "request_id": request_id},
         )
-        self.opened_at = time.perf_counter()
-        del self.response.headers["Date"]
-        self.response.headers.update(
+        response = self.response
+        del response.headers["Date"]
+        response.headers.update(
             (name.decode("latin-1").lower(), value.decode("latin-1"))
             for name, value in self.default_headers
         )
-        self.conn.send_response(self.response)
+        self.conn.send_response(response)
         self.transport.write(b"".join(self.conn.data_to_send()))
         self.start_keepalive()
         access_token = None
@@ -206,7 +216,13 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
             if name == "access_token":
                 access_token = value
         token = bearer_token(headers.get("Authorization", ""), access_token)
-        self.session = session = NativeSession(state, self)
+        # What a connection at rest need not keep: the handshake's headers (websockets' parser
+        # keeps the request), and the ASGI receive queue and writable event, unused here.
+        headers.clear()
+        del self.request, self.response, self.queue, self.writable
+        self.session = session = NativeSession(
+            state, self, path=raw_path, client=client, request_id=request_id
+        )
         session.run(session.open(token))
 
     def _client_text(self, headers: Any) -> str:
@@ -235,7 +251,7 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
     def create_task(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """A task whose log lines carry the connection's request id."""
         context = contextvars.copy_context()
-        context.run(request_id_var.set, self.request_id)
+        context.run(request_id_var.set, self.session.request_id if self.session else None)
         task = self.loop.create_task(work, context=context)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -272,6 +288,32 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()
+
+    # ---- flow control --------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        if self.session is None:
+            super().pause_writing()
+        else:
+            self.write_paused = True
+
+    def resume_writing(self) -> None:
+        if self.session is None:
+            super().resume_writing()
+            return
+        self.write_paused = False
+        self._wake_writers()
+
+    def drained(self) -> asyncio.Future[None]:
+        """Done once the transport takes writes again (or the connection is lost)."""
+        if self.drain_waiter is None:
+            self.drain_waiter = self.loop.create_future()
+        return self.drain_waiter
+
+    def _wake_writers(self) -> None:
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # ---- closing -------------------------------------------------------------------------
 
@@ -351,7 +393,8 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
         self.connections.discard(self)
         self.handshake_complete = True
         self.disconnected = True
-        self.writable.set()
+        self.write_paused = False
+        self._wake_writers()
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
@@ -359,20 +402,20 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
         received = self.conn.close_rcvd
         code = None if received is None else received.code
-        seconds = time.perf_counter() - self.opened_at
+        seconds = time.perf_counter() - session.opened_at
         said = "" if code is None else f" (client sent close code {code})"
         access_log.info(
             "WebSocket %s closed after %.1f s%s %s",
-            self.raw_path,
+            session.path,
             seconds,
             said,
-            self.client_text,
+            session.client,
             extra={
-                "path": self.raw_path,
+                "path": session.path,
                 "duration_ms": round(seconds * 1000, 3),
-                "client": self.client_text,
+                "client": session.client,
                 "code": code,
-                "request_id": self.request_id,
+                "request_id": session.request_id,
             },
         )
 
