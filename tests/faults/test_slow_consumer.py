@@ -27,7 +27,11 @@ EVENTS_PER_SECOND = 400
 BATCH = 40
 PHASE_SECONDS = 2.0
 MAX_RSS_GROWTH_KB = 64 * 1024
+# The healthy clients' p99 while the stalled one is connected: under 1 s, or within 3x of their
+# own p99 just before (a machine busy with other work slows both phases alike). A server that
+# made the others wait for the stalled client would hold them for the seconds it takes to shed it.
 MAX_HEALTHY_P99_SECONDS = 1.0
+MAX_HEALTHY_P99_GROWTH = 3.0
 
 
 class StalledClient:
@@ -147,7 +151,8 @@ async def test_a_client_that_stops_reading_is_shed_and_hurts_nobody(running: Clu
     baseline = [lat for c in healthy for at, lat in c.latencies if at <= baseline_end]
     stalled_phase = [lat for c in healthy for at, lat in c.latencies if at > stalled_at]
     p99_base, p99_stalled = percentile(baseline, 0.99), percentile(stalled_phase, 0.99)
-    assert p99_stalled < MAX_HEALTHY_P99_SECONDS, (p99_base, p99_stalled)
+    allowed = max(MAX_HEALTHY_P99_SECONDS, MAX_HEALTHY_P99_GROWTH * p99_base)
+    assert p99_stalled < allowed, (p99_base, p99_stalled)
     assert latencies
     record_delivery(
         cluster.backend,
