@@ -15,11 +15,12 @@ processes, and then:
   event, published on Redis after the commit, as a worker's job or the API does), each to
   another campaign.
 
-For each commit it takes the event's `ts` (set in the committing transaction) and the moment
-the grid's model emits `dataChanged` for that campaign's Balance cell: commit → cell. It also
-splits that into commit → the desktop's network thread has the frame, and frame → cell, and
-reports what the light clients saw (commit → frame). Prints p50/p90/p95/p99/max and the
-goal.
+For each commit it takes the moment its transaction was done (in the committing process, right
+after the commit, before Redis) and the moment the grid's model emits `dataChanged` for that
+campaign's Balance cell: commit → cell, the goal's figure. It also splits that into commit → the
+desktop's network thread has the frame, and frame → cell, and shows the event's `ts` (taken
+inside the transaction, so it adds the commit itself) → cell and what the light clients saw
+(`ts` → frame). Prints p50/p90/p95/p99/max and the goal.
 """
 
 from __future__ import annotations
@@ -97,11 +98,13 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 
 class TimedPublisher(EventPublisher):
-    """The product's publisher, noting how long after its ts each commit was done."""
+    """The product's publisher, noting when each commit was done (and how long after its ts)."""
 
-    def __init__(self, db: Database, redis: Redis) -> None:
+    def __init__(self, db: Database, redis: Redis, topic: str) -> None:
         super().__init__(db, redis)
+        self.topic = topic  # the marketer topic, whose seqs the desktop sees
         self.committed: list[float] = []  # ms from the events' ts to the commit's end
+        self.done: dict[int, float] = {}  # the marketer topic's seq -> the commit's end
 
     async def publish(self, events: Sequence[RecordedEvent]) -> bool:
         now = time.time()  # the transaction has committed; Redis is next
@@ -109,6 +112,9 @@ class TimedPublisher(EventPublisher):
             frame = parse_server_frame(recorded.frame)
             if isinstance(frame, Event) and frame.ts:
                 self.committed.append((now - epoch(frame.ts)) * 1000)
+        for recorded in events:
+            if recorded.topic == self.topic:
+                self.done[recorded.seq] = now
         return await super().publish(events)
 
 
@@ -118,13 +124,13 @@ async def commit_deposits(
     """Deposit into the campaigns in turn, `rate` commits per second, for `seconds`."""
     db = Database(url)
     redis = Redis.from_url(redis_url)
-    publisher = TimedPublisher(db, redis)
     actor = command_line_actor()
     rng = random.Random(1)
     try:
         async with db.reader() as session:
             marketer_id = await session.scalar(select(Marketer.id).where(Marketer.name == MARKETER))
         assert marketer_id is not None
+        publisher = TimedPublisher(db, redis, marketer_topic(marketer_id))
         count = int(rate * seconds)
         started = time.monotonic()
         for n in range(count):
@@ -138,7 +144,8 @@ async def commit_deposits(
                 rng.randrange(100, 10_000),
                 "Benchmark deposit",
             )
-        print(json.dumps(percentiles(publisher.committed[int(WARM_UP_SECONDS * rate) :])))
+        committed = percentiles(publisher.committed[int(WARM_UP_SECONDS * rate) :])
+        print(json.dumps({"committed": committed, "done": publisher.done}))
         return count
     finally:
         await redis.aclose()
@@ -213,12 +220,22 @@ class CellWatch:
             if seq is not None:
                 self.shown.setdefault(seq, now)
 
-    def results(self, after: float) -> dict[str, dict[str, float]]:
+    def results(self, after: float, done: dict[int, float]) -> dict[str, dict[str, float]]:
+        """`done`: the marketer topic's seq -> when its transaction had committed."""
         seqs = [seq for seq in self.shown if seq in self.ts and self.ts[seq] >= after]
         return {
-            "commit → cell": percentiles([(self.shown[s] - self.ts[s]) * 1000 for s in seqs]),
+            "commit → cell": percentiles(
+                [(self.shown[s] - done[s]) * 1000 for s in seqs if s in done]
+            ),
+            "the event's ts (in the transaction) → cell": percentiles(
+                [(self.shown[s] - self.ts[s]) * 1000 for s in seqs]
+            ),
             "commit → desktop has the frame": percentiles(
-                [(self.received[s] - self.ts[s]) * 1000 for s in seqs if s in self.received]
+                [
+                    (self.received[s] - done[s]) * 1000
+                    for s in seqs
+                    if s in self.received and s in done
+                ]
             ),
             "frame → cell": percentiles(
                 [(self.shown[s] - self.received[s]) * 1000 for s in seqs if s in self.received]
@@ -300,10 +317,12 @@ def run(args: argparse.Namespace) -> None:
                 wait_until(lambda: committer.poll() is not None, args.seconds + 120)
                 assert committer.returncode == 0, "the committing process failed"
                 assert committer.stdout is not None
-                committed = json.loads(committer.stdout.read().strip().splitlines()[-1])
+                report = json.loads(committer.stdout.read().strip().splitlines()[-1])
+                committed = report["committed"]
+                done = {int(seq): at for seq, at in report["done"].items()}
                 with contextlib.suppress(TimeoutError):  # the last commits' cells
                     wait_until(lambda: max(watch.shown, default=0) >= max(watch.ts, default=0), 10)
-                results = watch.results(started + WARM_UP_SECONDS)
+                results = watch.results(started + WARM_UP_SECONDS, done)
             finally:
                 app.quit()
                 if app.window is not None:
@@ -321,13 +340,16 @@ def run(args: argparse.Namespace) -> None:
     )
     print("| path | p50 | p90 | p95 | p99 | max | samples |")
     print("|---|---|---|---|---|---|---|")
-    print(row("commit (the event's ts) → its transaction done", committed))
+    print(row("the event's ts (in the transaction) → the commit done", committed))
     for name, stats in results.items():
         print(row(name, stats))
-    print(row("commit → light client has the frame", light))
+    print(row("the event's ts → light client has the frame", light))
     p99 = results["commit → cell"].get("p99", float("inf"))
     verdict = "met" if p99 <= GOAL_P99_MS else "NOT met"
-    print(f"\ngoal: commit → cell p99 ≤ {GOAL_P99_MS:.0f} ms with 100 subscribers: {verdict}")
+    print(
+        f"\ngoal: commit → cell p99 ≤ {GOAL_P99_MS:.0f} ms with 100 subscribers "
+        f"({p99:.1f} ms): {verdict}"
+    )
     print(json.dumps({"results": results, "committed": committed, "light_clients": light}))
 
 

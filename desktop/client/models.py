@@ -197,20 +197,21 @@ def _stats(data: dict[str, Any]) -> CampaignStats:
         bands = _bands(key)
     except (KeyError, TypeError):  # not bands: from_wire says what is wrong
         return CampaignStats.from_wire(data)
-    # Each name read on its own (unknown ones left out, missing ones 0): twice as fast as
-    # filtering the items into keyword arguments, for 10,000 campaigns at sign-in.
+    # Each name read on its own (unknown ones left out, missing ones 0) and passed in the
+    # fields' order: twice as fast as filtering the items into keyword arguments, for 10,000
+    # campaigns at sign-in (tests/desktop/test_models.py checks the order).
     return CampaignStats(
-        target_population=get("target_population", 0),
-        pending_offers=get("pending_offers", 0),
-        current_offers=get("current_offers", 0),
-        completed_offers=get("completed_offers", 0),
-        pending_spend=get("pending_spend", 0.0),
-        spend_to_date=get("spend_to_date", 0.0),
-        balance=get("balance", 0.0),
-        unique_reach=get("unique_reach", 0),
-        banner_views=get("banner_views", 0),
-        text_jumps=get("text_jumps", 0),
-        bands=bands,
+        get("target_population", 0),
+        get("pending_offers", 0),
+        get("current_offers", 0),
+        get("completed_offers", 0),
+        get("pending_spend", 0.0),
+        get("spend_to_date", 0.0),
+        get("balance", 0.0),
+        get("unique_reach", 0),
+        get("banner_views", 0),
+        get("text_jumps", 0),
+        bands,
     )
 
 

@@ -75,6 +75,22 @@ def test_proxy_choice_follows_the_environment(clean_environment: pytest.MonkeyPa
     assert network.proxy_for("https://pulse.example") is None  # not supported: direct
 
 
+def test_only_a_connection_that_speaks_tls_loads_the_certificate_store(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    loaded: list[ssl.SSLContext] = []
+    make = network.ssl_context
+    clean_environment.setattr(network, "ssl_context", lambda: loaded.append(make()) or loaded[-1])
+    assert network.http_options("http://127.0.0.1:8765")["verify"] is False
+    clean_environment.setenv("HTTP_PROXY", "http://plain.example:8080")
+    assert network.http_options("http://pulse.example")["verify"] is False
+    assert not loaded
+    assert network.http_options("https://pulse.example")["verify"] is loaded[-1]
+    clean_environment.setenv("HTTP_PROXY", "https://secure.example:8443")
+    assert network.http_options("http://pulse.example")["verify"] is loaded[-1]
+    assert len(loaded) == 2
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the network is the point
 async def test_rest_and_live_reach_the_server_through_the_proxy_with_the_company_ca(
     live_backend: LiveBackend,
