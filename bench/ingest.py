@@ -15,12 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import secrets
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,8 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from websockets.asyncio.client import connect
 
-from bench.launch import free_port, prepare, wait_ready
-from pulse_cli.embedded_redis import EmbeddedRedis
+from bench.launch import prepare, running_backend
 from pulse_core.names import UpdateReason
 from pulse_core.protocol import Event, Subscribe, Subscribed, encode, parse_server_frame
 from pulse_core.topics import parse_topic
@@ -237,25 +232,8 @@ def main() -> None:
                 "Give an existing, empty database (PostgreSQL: createdb pulse_bench).\n",
             )
         print(f"seeded {members} members and their offers in {time.perf_counter() - seeding:.1f} s")
-        redis = EmbeddedRedis(Path(directory) / "redis")
-        redis.start()
-        port = free_port()
-        env = {
-            **os.environ,
-            "PULSE_DATABASE_URL": url,
-            "PULSE_REDIS_URL": redis.url,
-            "PULSE_SECRET_KEY": secrets.token_urlsafe(48),
-            "PULSE_PORT": str(port),
-        }
-        server = subprocess.Popen([sys.executable, "-m", "pulse_cli", "server"], env=env)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base)
+        with running_backend(url, Path(directory), worker=False) as (base, _redis_url):
             result = asyncio.run(measure(base, key, campaign_id, args.batches, args.senders))
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-            redis.stop()
     backend = url.split(":", 1)[0]
     print(
         f"\n{backend}: {result['one_sender_events_per_s']:,.0f} events/s with one sender "
