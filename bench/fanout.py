@@ -440,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if peers:
         print()
         print("Comparison servers (no authentication; python-socketio's flood keeps at most "
-              "10,000 frames in flight):")  # fmt: skip
+              "10,000 frames in flight, its paced phase sends at most 30,000 frames):")  # fmt: skip
         print()
         print(table(peers))
     if len(options.servers) > 1:

@@ -51,9 +51,11 @@ if TYPE_CHECKING:
 PEERS = ("floor", "socketio")
 PEER_CHILD_CODE = "import bench.fanout_peers as b; b.peer_server_child()"
 WRITE_BUFFER_LIMIT = 4 * 1024 * 1024  # floor: a subscriber that holds more is dropped
-# python-socketio delivers ~6k frames/s at 10,000 subscribers: fewer frames in flight keep the
-# drain after a flood to a few seconds.
+# python-socketio delivers ~6k frames/s at 10,000 subscribers (1-2k on a busy machine): fewer
+# frames in flight keep the drain after a flood to a few seconds, and fewer events keep its
+# paced phase (which it cannot keep up with) under ~20 s.
 SOCKETIO_INFLIGHT_FRAMES = 10_000
+SOCKETIO_PACED_FRAMES = 30_000
 
 
 class PeerServer(ChildServer):
@@ -82,6 +84,7 @@ class PeerServer(ChildServer):
         self.name = name
         if name == "socketio":
             self.flood_inflight_frames = SOCKETIO_INFLIGHT_FRAMES
+            self.paced_max_frames = SOCKETIO_PACED_FRAMES
         super().__init__(PEER_CHILD_CODE, config, port, log_path)
 
 

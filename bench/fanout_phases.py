@@ -168,6 +168,8 @@ def paced(
     """Publish at `paced_frames_per_second / n` events/s and record every frame's latency."""
     rate = options.paced_frames_per_second / n
     count = max(10, round(rate * options.paced_seconds))
+    if server.paced_max_frames:  # a slow server: fewer events, so the phase stays bounded
+        count = min(count, max(2, server.paced_max_frames // n))
     backlog_limit = 512  # events; half the server's default send queue
     fleet.ctrl[C_REC_HI] = source.seq + count
     fleet.ctrl[C_REC_LO] = source.seq + 1

@@ -114,6 +114,7 @@ class ChildServer:
     # Flood: at most this many frames in flight (published, not yet received), so that the
     # drain after the last publish stays short even when the server is slow.
     flood_inflight_frames = 50_000
+    paced_max_frames: int | None = None  # paced: at most this many frames (None: rate x time)
 
     def __init__(self, code: str, config: dict[str, Any], port: int, log_path: Path) -> None:
         self.gc_path = Path(config["gc_stats"])
