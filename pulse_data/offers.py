@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pulse_core.names import UpdateReason
@@ -19,6 +21,12 @@ from pulse_data.sqlutil import insert_ignoring_conflicts, rowcount
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 10_000
+# Waiting for a population under way (`_population_ends`): how often to look, how long it may
+# go without placing anyone new, and the most to wait before leaving it to the job's retries.
+POPULATION_POLL_SECONDS = 0.2
+POPULATION_STALL_SECONDS = 2.0
+_pause = asyncio.sleep  # between two looks (a test looks in between)
+POPULATION_MAX_WAIT_SECONDS = 60.0
 
 
 class TargetStillPopulating(Exception):
@@ -109,6 +117,7 @@ async def create_offers(
     extra: dict[str, Any] = {"request_id": request_id} if request_id else {}
     if actor:
         extra["actor"] = actor
+    await _population_ends(db, campaign_id)
     async with campaign_transaction(db, publisher) as events:
         session = events.session
         row = (
@@ -147,6 +156,39 @@ async def create_offers(
         )
     log.info("campaign %d: %d offers created", campaign_id, count)
     return count
+
+
+async def _population_ends(db: Database, campaign_id: int) -> None:
+    """Wait while the campaign's target is being populated and the population advances.
+
+    A launch's offer job finds the target populating; its retries wait longer each time (up
+    to seconds), so it would start up to that long after the population ends. Waiting here,
+    the offers start as it ends. A population that has placed nobody yet, or nobody new for
+    POPULATION_STALL_SECONDS (not started, its worker gone, or placing members already in),
+    is left to the job's retries, as is one still running after the longest wait.
+    """
+    placed_q = (
+        select(func.max(TargetPopulation.member_id))
+        .where(TargetPopulation.target_id == Target.id)
+        .scalar_subquery()
+    )
+    query = (
+        select(Target.population_status, placed_q)
+        .join(Campaign, Campaign.target_id == Target.id)
+        .where(Campaign.id == campaign_id)
+    )
+    started = advanced = time.monotonic()
+    reached = None
+    while time.monotonic() - started < POPULATION_MAX_WAIT_SECONDS:
+        async with db.reader() as session:
+            row = (await session.execute(query)).first()
+        if row is None or row[0] != PopulationStatus.POPULATING.value or row[1] is None:
+            return
+        if row[1] != reached:
+            reached, advanced = row[1], time.monotonic()
+        elif time.monotonic() - advanced > POPULATION_STALL_SECONDS:
+            return
+        await _pause(POPULATION_POLL_SECONDS)
 
 
 async def activate_due_offers(

@@ -7,6 +7,7 @@ matches a group when they have any of the target's accepted traits of that group
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from pulse_data.sqlutil import insert_ignoring_conflicts, rowcount
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 10_000
+POSTGRES_BATCHES_AT_ONCE = 2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -291,19 +293,8 @@ def _placements(
     )
 
 
-async def _populate_batch(
-    session: AsyncSession,
-    target_id: int,
-    groups: list[int],
-    band_of_level: dict[int, int],
-    after: int,
-    batch_size: int,
-) -> tuple[int | None, int]:
-    """Place the members with ids in (after, next boundary]; returns (boundary, rows removed).
-
-    The bands are computed and written by the database (one INSERT ... SELECT): no member's
-    tags travel to this process.
-    """
+async def _boundary(session: AsyncSession, after: int, batch_size: int) -> int | None:
+    """The id of the last member of the batch after `after`; None: the rest are one batch."""
     upto = await session.scalar(
         select(Member.id)
         .where(Member.id > after)
@@ -311,6 +302,22 @@ async def _populate_batch(
         .offset(batch_size - 1)
         .limit(1)
     )
+    return None if upto is None else int(upto)
+
+
+async def _populate_batch(
+    session: AsyncSession,
+    target_id: int,
+    groups: list[int],
+    band_of_level: dict[int, int],
+    after: int,
+    upto: int | None,
+) -> int:
+    """Place the members with ids in (after, upto]; returns how many rows it removed.
+
+    The bands are computed and written by the database (one INSERT ... SELECT): no member's
+    tags travel to this process.
+    """
     in_range = [MemberTag.member_id > after]
     existing_range = [TargetPopulation.target_id == target_id, TargetPopulation.member_id > after]
     if upto is not None:
@@ -337,7 +344,7 @@ async def _populate_batch(
                 ["target_id", "band_id", "member_id"], placements
             )
         )
-    return (None if upto is None else int(upto)), removed
+    return removed
 
 
 async def populate_target(
@@ -362,15 +369,34 @@ async def populate_target(
         band_of_level = await ensure_bands(session, target_id)
         await session.commit()
 
+    # PostgreSQL writes batches side by side (most of a batch is its foreign key checks and
+    # index updates, on one core each); SQLite has one writer at a time.
+    slots = asyncio.Semaphore(1 if db.is_sqlite else POSTGRES_BATCHES_AT_ONCE)
     removed = 0
-    after: int | None = 0
-    while after is not None:
-        async with db.writer() as session:
-            after, stale = await _populate_batch(
-                session, target_id, groups, band_of_level, after, batch_size
-            )
-            await session.commit()
-        removed += stale
+
+    async def place(after: int, upto: int | None) -> None:
+        nonlocal removed
+        try:
+            async with db.writer() as session:
+                stale = await _populate_batch(
+                    session, target_id, groups, band_of_level, after, upto
+                )
+                await session.commit()
+            removed += stale  # not `removed += await ...`: batches run side by side
+        finally:
+            slots.release()
+
+    try:
+        async with asyncio.TaskGroup() as batches:
+            after: int | None = 0
+            while after is not None:
+                async with db.reader() as session:
+                    upto = await _boundary(session, after, batch_size)
+                await slots.acquire()
+                batches.create_task(place(after, upto))
+                after = upto
+    except ExceptionGroup as failed:  # a batch failed (the others were cancelled): its error
+        raise failed.exceptions[0] from None
 
     async with campaign_transaction(db, publisher) as events:
         session = events.session

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text, update
 
 from pulse_core.names import AuditAction, EventName, UpdateReason
 from pulse_core.topics import campaign_topic, marketer_topic
-from pulse_data import eventlog
+from pulse_data import eventlog, offers, population
 from pulse_data.audit import command_line_actor
 from pulse_data.campaigns import change_state
 from pulse_data.database import Database
 from pulse_data.eventlog import PendingEvent
-from pulse_data.models import Campaign, Offer, OfferState, utcnow
+from pulse_data.models import Campaign, Offer, OfferState, TargetPopulation, utcnow
 from pulse_data.offers import (
     TargetNotPopulated,
     TargetStillPopulating,
@@ -40,6 +41,14 @@ HOUR = timedelta(hours=1)
 
 async def _frames(db: Database, topic: str) -> list[dict]:  # type: ignore[type-arg]
     return [json.loads(event.frame) for event in await stored_events(db, topic)]
+
+
+async def _placed(db: Database, target_id: int) -> int:
+    async with db.reader() as session:
+        count = await session.scalar(
+            select(func.count(TargetPopulation.id)).where(TargetPopulation.target_id == target_id)
+        )
+    return int(count or 0)
 
 
 async def _offers(db: Database, campaign_id: int) -> list[Offer]:
@@ -281,3 +290,39 @@ async def test_the_stats_of_a_later_seq_include_the_change_of_an_earlier_one(
     assert last["reason"] == UpdateReason.AD_ACTIVITY
     assert last["stats"]["current_offers"] == 1
     assert last["stats"]["pending_offers"] == 5
+
+
+async def test_offers_asked_while_the_population_advances_are_created_as_it_ends(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world(db)
+    members = await make_population(db, world, per_band=2)
+    campaign = await make_campaign(db, world)
+    go = asyncio.Event()
+    place_batch = population._populate_batch
+    calls = 0
+
+    async def batches_after_the_first_wait(*args: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await go.wait()
+        return await place_batch(*args)
+
+    async def pause(seconds: float) -> None:  # the offers looked and saw the population under way
+        go.set()
+        await asyncio.sleep(seconds)
+
+    monkeypatch.setattr(population, "_populate_batch", batches_after_the_first_wait)
+    monkeypatch.setattr(offers, "_pause", pause)
+    monkeypatch.setattr(offers, "POPULATION_STALL_SECONDS", 600.0)
+    populating = asyncio.create_task(populate_target(db, None, world.target_id, batch_size=2))
+    async with asyncio.timeout(60):
+        while not await _placed(db, world.target_id):  # the first batch is in
+            await asyncio.sleep(0.01)
+
+    created = await create_offers(db, None, campaign)
+    await populating
+
+    assert created == 6
+    assert [offer.member_id for offer in await _offers(db, campaign)] == members[:6]

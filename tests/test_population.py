@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from sqlalchemy import delete, func, select
 
 from pulse_core.names import EventName, UpdateReason
 from pulse_core.stats import PopulationStatus
 from pulse_core.topics import campaign_topic
+from pulse_data import population
 from pulse_data.database import Database
 from pulse_data.models import Band, MemberTag, Target, TargetPopulation
 from pulse_data.population import band_level, ensure_bands, mark_populating, populate_target
@@ -147,3 +150,33 @@ async def test_active_campaigns_hear_target_populated_and_others_campaign_update
         assert frames[campaign_id][-1]["event"] == EventName.CAMPAIGN_UPDATED
         assert frames[campaign_id][-1]["reason"] == UpdateReason.TARGET_STATUS
         assert EventName.TARGET_POPULATED not in {frame["event"] for frame in frames[campaign_id]}
+
+
+async def test_a_failed_batch_stops_the_population_before_it_is_announced(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world(db)
+    members = await make_population(db, world, per_band=5)
+    place_batch = population._populate_batch
+    calls = 0
+
+    async def failing_third_batch(*args: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("the database went away")
+        return await place_batch(*args)
+
+    monkeypatch.setattr(population, "_populate_batch", failing_third_batch)
+    with pytest.raises(RuntimeError, match="went away"):
+        await populate_target(db, None, world.target_id, batch_size=3)
+    async with db.reader() as session:
+        status = await session.scalar(
+            select(Target.population_status).where(Target.id == world.target_id)
+        )
+    assert status == PopulationStatus.POPULATING.value
+
+    monkeypatch.setattr(population, "_populate_batch", place_batch)
+    result = await populate_target(db, None, world.target_id, batch_size=3)
+    assert result.by_level == {0: 5, 1: 5, 2: 5}
+    assert set(await _placement(db, world.target_id)) == set(members[:15])
