@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
@@ -16,6 +16,7 @@ from server.listener import RedisListener
 from server.ratelimit import LoginLimiter
 from server.session_watch import SessionWatcher
 from server.topic_access import TopicAccess
+from server.wssession import Expiries
 
 
 @dataclass
@@ -33,3 +34,5 @@ class ServerState:
     topic_access: TopicAccess
     session_watch: SessionWatcher
     session_watch_task: asyncio.Task[None]
+    # When each open WebSocket's session expires (server.wssession).
+    expiries: Expiries = field(default_factory=Expiries)

@@ -10,16 +10,19 @@ the hub's subscriber. Two thin adapters move its frames:
 - `server.ws.QueuedSession`: a FastAPI endpoint over ASGI, with a bounded queue and a writer
   (the fallback under another server).
 
-An idle session holds no task: expiry is a timer and the end of the session a future's callback.
+An idle session holds no task: the end of its session is a future's callback, and its expiry
+an entry in `Expiries` (one timer per second in which sessions expire, not one per session).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Coroutine
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -37,7 +40,9 @@ from pulse_core.protocol import (
 from pulse_data.accounts import SessionEnded, SessionUser, session_user
 from server.fanout import LatencySink
 from server.security import InvalidToken, read_token
-from server.state import ServerState
+
+if TYPE_CHECKING:
+    from server.state import ServerState
 
 log = logging.getLogger("server.ws")
 
@@ -87,6 +92,36 @@ async def authenticate(state: ServerState, token: str) -> tuple[SessionUser, dat
     return user, min(principal.expires_at, user.expires_at)
 
 
+class Expiries:
+    """The sessions that expire, by the second (rounded up): one timer per such second."""
+
+    def __init__(self) -> None:
+        self._due: dict[int, set[Session]] = {}
+
+    def add(self, session: Session, at: float) -> int:
+        """Close `session` as expired at Unix time `at` (or within the second after it)."""
+        second = math.ceil(at)
+        sessions = self._due.get(second)
+        if sessions is None:
+            sessions = self._due[second] = set()
+            delay = max(0.0, second - time.time())
+            asyncio.get_running_loop().call_later(delay, self._expire, second)
+        sessions.add(session)
+        return second
+
+    def discard(self, session: Session, second: int) -> None:
+        sessions = self._due.get(second)
+        if sessions is not None:
+            sessions.discard(session)
+
+    def _expire(self, second: int) -> None:
+        for session in list(self._due.pop(second, ())):
+            session.close(CloseCode.UNAUTHORIZED, EXPIRED)
+
+    def __len__(self) -> int:
+        return sum(len(sessions) for sessions in self._due.values())
+
+
 class Session:
     """One connection's state; the adapters supply `offer`, `send`, `put` and `_close`."""
 
@@ -98,7 +133,7 @@ class Session:
         self.topics: set[str] = set()
         self.slow = False
         self.closed = False
-        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry: int | None = None  # the second of its `Expiries` entry
         self._ended: asyncio.Future[str] | None = None
 
     # ---- what an adapter supplies ---------------------------------------------------------
@@ -146,8 +181,7 @@ class Session:
         # Watched from here on: a session ended after the check above is seen by the next look.
         self._ended = self.state.session_watch.watch(user.session_id)
         self._ended.add_done_callback(self._on_ended)
-        delay = max(0.0, (expires_at - datetime.now(UTC)).total_seconds())
-        self._expiry = asyncio.get_running_loop().call_later(delay, self.close, *EXPIRY_CLOSE)
+        self._expiry = self.state.expiries.add(self, expires_at.timestamp())
         self.state.hub.add(self)
         return True
 
@@ -222,7 +256,7 @@ class Session:
         """The connection is closing or gone: leave the hub, stop watching (idempotent)."""
         self.closed = True
         if self._expiry is not None:
-            self._expiry.cancel()
+            self.state.expiries.discard(self, self._expiry)
             self._expiry = None
         if self._ended is not None:
             assert self.user is not None
@@ -230,6 +264,3 @@ class Session:
             self.state.session_watch.forget(self.user.session_id, self._ended)
             self._ended = None
         self.state.hub.remove(self)
-
-
-EXPIRY_CLOSE = (CloseCode.UNAUTHORIZED, EXPIRED)
