@@ -293,3 +293,49 @@ def live_backend(settings: Settings, demo_database_url: str) -> Iterator[LiveBac
     settings = settings.model_copy(update={"port": free_port(), "database_url": demo_database_url})
     with running_backend(settings) as backend:
         yield backend
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_backend(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_copies: DemoCopies,
+) -> Iterator[LiveBackend]:
+    """The real server on just-seeded demo data, shared by the tests of one module (one per
+    database backend and test process), for tests that leave everything as they found it:
+    refusals, reads, bad input, their own sessions and connections. A test that changes what
+    others see (launches, archives, passwords, disabled users, lockouts, a stopped server) takes
+    `live_backend` instead.
+
+    No worker runs, so nothing changes the demo data behind the tests' backs; the server has a
+    Redis of its own (the `redis_url` fixture empties the shared one before each test) and a
+    login limit no test reaches (the limit is tested on `live_backend`).
+    """
+    directory = tmp_path_factory.mktemp("shared-backend")
+    with tempfile.TemporaryDirectory(prefix="pulse-redis-") as redis_directory:
+        own_redis = EmbeddedRedis(Path(redis_directory))
+        own_redis.start()
+        drop: Callable[[], None] | None = None
+        if request.param == "sqlite":
+            database_url = f"sqlite+aiosqlite:///{directory / 'pulse.sqlite3'}"
+            demo_copies.sqlite(directory / "pulse.sqlite3")
+        else:
+            database_url, drop = demo_copies.postgres(request.getfixturevalue("postgres_url"))
+        settings = Settings(
+            data_dir=directory / "data",
+            database_url=database_url,
+            redis_url=own_redis.url,
+            secret_key=TEST_SECRET,
+            port=free_port(),
+            offer_activation_delay_seconds=3600,
+            login_attempts_per_minute=1_000_000,
+        )
+        backend = LiveBackend(settings=settings, server=ServerThread(settings))
+        backend.server.start()
+        try:
+            yield backend
+        finally:
+            backend.server.stop()
+            if drop is not None:
+                drop()
+            own_redis.stop()

@@ -31,8 +31,8 @@ STATS = {
 }
 
 
-def test_login_returns_token_and_user(live_backend: LiveBackend) -> None:
-    body = live_backend.login(ALICE)
+def test_login_returns_token_and_user(shared_backend: LiveBackend) -> None:
+    body = shared_backend.login(ALICE)
     assert body["token_type"] == "bearer"
     assert body["access_token"]
     assert body["user"]["email"] == ALICE
@@ -44,9 +44,9 @@ def test_login_returns_token_and_user(live_backend: LiveBackend) -> None:
     ("email", "password"),
     [(ALICE, "wrong-password"), ("nobody@acme.example", DEMO_PASSWORD)],
 )
-def test_wrong_login_is_401(live_backend: LiveBackend, email: str, password: str) -> None:
+def test_wrong_login_is_401(shared_backend: LiveBackend, email: str, password: str) -> None:
     response = httpx.post(
-        f"{live_backend.url}/api/auth/login", json={"email": email, "password": password}
+        f"{shared_backend.url}/api/auth/login", json={"email": email, "password": password}
     )
     assert response.status_code == 401
     assert response.json()["detail"] == "wrong email or password"
@@ -65,14 +65,14 @@ def test_login_attempts_are_rate_limited(live_backend: LiveBackend) -> None:
 
 
 @pytest.mark.parametrize("body", [{}, {"email": ALICE}, {"email": 3, "password": []}, []])
-def test_malformed_login_is_422(live_backend: LiveBackend, body: object) -> None:
-    response = httpx.post(f"{live_backend.url}/api/auth/login", json=body)
+def test_malformed_login_is_422(shared_backend: LiveBackend, body: object) -> None:
+    response = httpx.post(f"{shared_backend.url}/api/auth/login", json=body)
     assert response.status_code == 422
     assert response.json()["detail"]
 
 
-def test_campaigns_have_state_target_and_every_stat(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice:
+def test_campaigns_have_state_target_and_every_stat(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice:
         campaigns = alice.get("/api/campaigns").json()
     assert len(campaigns) >= 5
     assert {c["state"] for c in campaigns} == {"not_launched", "active", "archived"}
@@ -129,7 +129,7 @@ async def test_a_large_answer_goes_gzipped_to_a_client_that_accepts_it(
     "headers",
     [{}, {"Authorization": "Bearer forged"}, {"Authorization": "Basic YWxpY2U6eA=="}],
 )
-def test_routes_need_a_valid_token(live_backend: LiveBackend, headers: dict[str, str]) -> None:
+def test_routes_need_a_valid_token(shared_backend: LiveBackend, headers: dict[str, str]) -> None:
     for method, path in [
         ("GET", "/api/campaigns"),
         ("GET", "/api/campaigns/1"),
@@ -148,25 +148,25 @@ def test_routes_need_a_valid_token(live_backend: LiveBackend, headers: dict[str,
         ("POST", "/api/targets"),
         ("GET", "/api/audit"),
     ]:
-        response = httpx.request(method, f"{live_backend.url}{path}", headers=headers)
+        response = httpx.request(method, f"{shared_backend.url}{path}", headers=headers)
         assert response.status_code == 401, (method, path)
         assert response.json()["detail"]
 
 
-def test_expired_token_is_401(live_backend: LiveBackend) -> None:
-    token = live_backend.expired_token(ALICE)
+def test_expired_token_is_401(shared_backend: LiveBackend) -> None:
+    token = shared_backend.expired_token(ALICE)
     response = httpx.get(
-        f"{live_backend.url}/api/campaigns", headers={"Authorization": f"Bearer {token}"}
+        f"{shared_backend.url}/api/campaigns", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
 
 
-def test_other_marketers_campaigns_are_not_found(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice:
+def test_other_marketers_campaigns_are_not_found(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice:
         acme_ids = {c["id"] for c in alice.get("/api/campaigns").json()}
-    acme = live_backend.login(ALICE)["user"]["marketer_id"]
-    with live_backend.client(CAROL) as carol:
+    acme = shared_backend.login(ALICE)["user"]["marketer_id"]
+    with shared_backend.client(CAROL) as carol:
         assert acme_ids.isdisjoint(c["id"] for c in carol.get("/api/campaigns").json())
         some = min(acme_ids)
         for method, path in [
@@ -179,8 +179,8 @@ def test_other_marketers_campaigns_are_not_found(live_backend: LiveBackend) -> N
             assert carol.request(method, path).status_code == 404, (method, path)
 
 
-def test_unknown_campaign_is_404_and_bad_ids_are_422(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice:
+def test_unknown_campaign_is_404_and_bad_ids_are_422(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice:
         assert alice.get("/api/campaigns/987654").status_code == 404
         assert alice.get("/api/campaigns/abc").status_code == 422
         assert alice.get("/api/campaigns/0").status_code == 422
@@ -191,8 +191,8 @@ def test_unknown_campaign_is_404_and_bad_ids_are_422(live_backend: LiveBackend) 
         )
 
 
-def test_actions_that_do_not_fit_the_state_are_409(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice:
+def test_actions_that_do_not_fit_the_state_are_409(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice:
         campaigns = alice.get("/api/campaigns").json()
         by_state = {c["state"]: c for c in campaigns}
         active, archived = by_state["active"], by_state["archived"]
@@ -217,9 +217,9 @@ def test_launch_twice_is_409(live_backend: LiveBackend) -> None:
         assert again.json()["detail"] == messages.ALREADY_LAUNCHED
 
 
-def test_health_and_readiness(live_backend: LiveBackend) -> None:
-    assert httpx.get(f"{live_backend.url}/healthz").status_code == 200
-    ready = httpx.get(f"{live_backend.url}/readyz")
+def test_health_and_readiness(shared_backend: LiveBackend) -> None:
+    assert httpx.get(f"{shared_backend.url}/healthz").status_code == 200
+    ready = httpx.get(f"{shared_backend.url}/readyz")
     assert ready.status_code == 200
     checks = ready.json()["checks"]
     assert set(checks) >= {"database", "redis", "event_listener"}

@@ -91,14 +91,14 @@ def _tamper(token: str, claims: dict[str, object]) -> str:
     return f"{header}.{body}.{signature}"
 
 
-def test_every_route_refuses_every_bad_token(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice:
+def test_every_route_refuses_every_bad_token(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice:
         campaign_id = alice.get("/api/campaigns").json()[0]["id"]
-    for kind, token in bad_tokens(live_backend).items():
+    for kind, token in bad_tokens(shared_backend).items():
         for method, path in PROTECTED:
             response = httpx.request(
                 method,
-                live_backend.url + path.format(id=campaign_id),
+                shared_backend.url + path.format(id=campaign_id),
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert response.status_code == 401, (kind, method, path, response.text)
@@ -106,15 +106,15 @@ def test_every_route_refuses_every_bad_token(live_backend: LiveBackend) -> None:
             assert response.headers.get("www-authenticate") == "Bearer"
 
 
-def test_users_of_one_marketer_share_its_campaigns(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice, live_backend.client(BOB) as bob:
+def test_users_of_one_marketer_share_its_campaigns(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice, shared_backend.client(BOB) as bob:
         assert alice.get("/api/campaigns").json() == bob.get("/api/campaigns").json()
 
 
-def test_no_route_reveals_another_marketers_campaigns(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice:
+def test_no_route_reveals_another_marketers_campaigns(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice:
         acme = {c["id"] for c in alice.get("/api/campaigns").json()}
-    with live_backend.client(CAROL) as carol:
+    with shared_backend.client(CAROL) as carol:
         globex = {c["id"] for c in carol.get("/api/campaigns").json()}
         assert globex and acme.isdisjoint(globex)
         for campaign_id in sorted(acme):
@@ -125,7 +125,7 @@ def test_no_route_reveals_another_marketers_campaigns(live_backend: LiveBackend)
                 assert str(campaign_id) in response.json()["detail"]
                 assert "Acme" not in response.text
         # History after seq 0 of Acme's topics: also not found, and no event leaks.
-        acme_marketer = live_backend.login(ALICE)["user"]["marketer_id"]
+        acme_marketer = shared_backend.login(ALICE)["user"]["marketer_id"]
         response = carol.get(
             "/api/events", params={"topic": f"marketer:{acme_marketer}:campaigns", "after": 0}
         )

@@ -31,15 +31,17 @@ async def refused(backend: LiveBackend, token: str) -> bool:
     return ws.connection.close_code == 4401
 
 
-async def test_every_bad_token_is_refused(live_backend: LiveBackend) -> None:
-    for kind, token in bad_tokens(live_backend).items():
-        assert await refused(live_backend, token), kind
+async def test_every_bad_token_is_refused(shared_backend: LiveBackend) -> None:
+    for kind, token in bad_tokens(shared_backend).items():
+        assert await refused(shared_backend, token), kind
 
 
-async def test_a_session_that_expires_while_connected_is_closed(live_backend: LiveBackend) -> None:
-    user = live_backend.login(ALICE)["user"]
-    token = live_backend.token_expiring_in(ALICE, 2)
-    async with await WsClient.open(live_backend.ws_url, token) as ws:
+async def test_a_session_that_expires_while_connected_is_closed(
+    shared_backend: LiveBackend,
+) -> None:
+    user = shared_backend.login(ALICE)["user"]
+    token = shared_backend.token_expiring_in(ALICE, 2)
+    async with await WsClient.open(shared_backend.ws_url, token) as ws:
         await ws.subscribe(f"marketer:{user['marketer_id']}:campaigns")
         with pytest.raises(ConnectionClosed):
             await ws.recv(timeout=10)
@@ -47,12 +49,12 @@ async def test_a_session_that_expires_while_connected_is_closed(live_backend: Li
         assert "expired" in (ws.connection.close_reason or "")
 
 
-async def test_another_marketers_topics_give_nothing_away(live_backend: LiveBackend) -> None:
-    acme = live_backend.login(ALICE)["user"]["marketer_id"]
-    with live_backend.client(ALICE) as alice:
+async def test_another_marketers_topics_give_nothing_away(shared_backend: LiveBackend) -> None:
+    acme = shared_backend.login(ALICE)["user"]["marketer_id"]
+    with shared_backend.client(ALICE) as alice:
         acme_campaigns = [c["id"] for c in alice.get("/api/campaigns").json()]
     topics = [f"marketer:{acme}:campaigns"] + [f"campaign:{cid}" for cid in acme_campaigns]
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(CAROL)) as carol:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(CAROL)) as carol:
         for topic in topics:
             await carol.send(type="subscribe", topic=topic, after=0)
             reply = await carol.recv()
@@ -91,9 +93,9 @@ MALFORMED = [
 
 
 async def test_each_malformed_frame_gets_an_error_and_the_connection_lives_on(
-    live_backend: LiveBackend,
+    shared_backend: LiveBackend,
 ) -> None:
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         for frame, code in MALFORMED:
             await ws.connection.send(frame)
             reply = await ws.recv()
@@ -102,24 +104,24 @@ async def test_each_malformed_frame_gets_an_error_and_the_connection_lives_on(
             assert await ws.recv() == {"type": "pong"}
 
 
-async def test_after_beyond_any_seq_is_a_resync_not_an_error(live_backend: LiveBackend) -> None:
-    topic = f"marketer:{live_backend.login(ALICE)['user']['marketer_id']}:campaigns"
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+async def test_after_beyond_any_seq_is_a_resync_not_an_error(shared_backend: LiveBackend) -> None:
+    topic = f"marketer:{shared_backend.login(ALICE)['user']['marketer_id']}:campaigns"
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         await ws.send(type="subscribe", topic=topic, after=10**30)
         assert (await ws.recv())["type"] == "subscribed"
         assert (await ws.recv())["type"] == "resync"
 
 
 async def test_a_frame_over_the_websocket_limit_is_closed_cleanly(
-    live_backend: LiveBackend,
+    shared_backend: LiveBackend,
 ) -> None:
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         await ws.connection.send("x" * (256 * 1024))
         with pytest.raises(ConnectionClosed):
             await ws.recv()
         assert ws.connection.close_code == 1009  # message too big
     # The server is unharmed.
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         await ws.send(type="ping")
         assert await ws.recv() == {"type": "pong"}
 
@@ -145,28 +147,28 @@ async def _exchange(ws: WsClient, frames: list[str], timeout: float = 30) -> lis
 
 
 async def test_a_flood_of_subscribe_and_unsubscribe_is_served_in_order(
-    live_backend: LiveBackend,
+    shared_backend: LiveBackend,
 ) -> None:
-    topic = f"marketer:{live_backend.login(ALICE)['user']['marketer_id']}:campaigns"
+    topic = f"marketer:{shared_backend.login(ALICE)['user']['marketer_id']}:campaigns"
     rounds = 1000
     frames = [
         json.dumps({"type": kind, "topic": topic, "after": None})
         for _ in range(rounds)
         for kind in ("subscribe", "unsubscribe")
     ]
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         replies = await _exchange(ws, frames)
         assert [r["type"] for r in replies] == ["subscribed", "unsubscribed"] * rounds
         await ws.send(type="ping")
         assert await ws.recv() == {"type": "pong"}
         async with httpx.AsyncClient() as http:
-            metrics = parse_metrics((await http.get(f"{live_backend.url}/metrics")).text)
+            metrics = parse_metrics((await http.get(f"{shared_backend.url}/metrics")).text)
         assert metrics["pulse_subscriptions"] == 0
 
 
-async def test_fuzzed_frames_each_get_one_answer(live_backend: LiveBackend) -> None:
+async def test_fuzzed_frames_each_get_one_answer(shared_backend: LiveBackend) -> None:
     """Frames built at random from the protocol's words and wrong values (a fixed seed)."""
-    me = live_backend.login(ALICE)["user"]
+    me = shared_backend.login(ALICE)["user"]
     rng = random.Random(4)
     values: list[Any] = [
         None, True, False, 0, -1, 1, 2**63, 1.5, "", "x" * 100, [], {}, [1], {"a": 1},
@@ -180,7 +182,7 @@ async def test_fuzzed_frames_each_get_one_answer(live_backend: LiveBackend) -> N
         if rng.random() < 0.6:
             frame["type"] = rng.choice(["subscribe", "unsubscribe", "ping", "hello"])
         frames.append(json.dumps(frame))
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         replies = await _exchange(ws, frames)
         assert {r["type"] for r in replies} <= REPLIES
         assert {r["code"] for r in replies if r["type"] == "error"} <= ERROR_CODES
@@ -189,10 +191,10 @@ async def test_fuzzed_frames_each_get_one_answer(live_backend: LiveBackend) -> N
 
 
 async def test_a_flood_of_bad_frames_does_not_stick_the_connection(
-    live_backend: LiveBackend,
+    shared_backend: LiveBackend,
 ) -> None:
     frames = ["{" * (i % 50 + 1) for i in range(2000)]
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         replies = await _exchange(ws, frames)
         assert all((r["type"], r["code"]) == ("error", "bad_request") for r in replies)
         await ws.send(type="ping")
