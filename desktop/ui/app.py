@@ -192,11 +192,14 @@ class DesktopApp(QObject):
 
     def _signed_in(self, bridge: ClientBridge, user: UserSession | None) -> None:
         assert user is not None
+        # The campaigns are asked for first: the server prepares them while this thread builds
+        # the window (what the bridge brings back is posted to this thread, so it reaches the
+        # window once it is built and connected).
+        bridge.start(self._started)
         account = self._remember(bridge, user)
         if self.preferences.remember_password:
             accounts.save_token(account, user.token)
         window = self._open_window(bridge)
-        bridge.start(self._started)
         self.signedIn.emit(window)
 
     def _open_saved(
