@@ -6,12 +6,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import redis
 
 from pulse_cli.children import Child, stop_all
+from pulse_cli.process import WaitTimeoutError, wait_until
 
 START_TIMEOUT_SECONDS = 10.0
 # A unix socket path may be at most 104 (macOS) or 108 (Linux) bytes long.
@@ -90,26 +90,30 @@ class EmbeddedRedis:
         self.child = Child(
             "embedded Redis", args, os.environ, error_hint=f"Its log is {self.log_path}."
         )
-        self.child.start()
-        process = self.child.process
-        assert process is not None
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
+        child = self.child.start()
+
+        def answers() -> bool:
+            if (code := child.returncode) is not None:
                 raise EmbeddedRedisError(
-                    f"redis-server exited with code {process.returncode}; see {self.log_path}"
+                    f"redis-server exited with code {code}; see {self.log_path}"
                 )
-            if self.socket_path.exists():
-                try:
-                    redis.Redis(unix_socket_path=str(self.socket_path)).ping()
-                    return self.url
-                except redis.RedisError:
-                    pass
-            time.sleep(0.02)
-        self.stop()
-        raise EmbeddedRedisError(
-            f"redis-server did not answer within {START_TIMEOUT_SECONDS:.0f} s"
-        )
+            return self.socket_path.exists() and self._pings()
+
+        try:
+            wait_until(answers, START_TIMEOUT_SECONDS, "redis-server to answer", interval=0.02)
+        except WaitTimeoutError:
+            self.stop()
+            raise EmbeddedRedisError(
+                f"redis-server did not answer within {START_TIMEOUT_SECONDS:.0f} s"
+            ) from None
+        return self.url
+
+    def _pings(self) -> bool:
+        try:
+            with redis.Redis(unix_socket_path=str(self.socket_path)) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
 
     def check(self, now: float) -> None:
         """Start redis-server again (same socket, after a backoff) if it died.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from pulse_cli.children import Child, CrashLoopError, pulse_command, stop_all
 from pulse_cli.datadir import load_or_create_secret, locked_data_dir, prepare_data_dir
 from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_cli.network import ensure_port_free, is_ready, server_url
+from pulse_cli.process import WaitTimeoutError, wait_until
 from pulse_core.config import Settings
 
 DEMO_PASSWORD = "pulse-demo"
@@ -148,15 +150,21 @@ class Supervisor:
         self.worker.check(now)
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while not is_ready(self.url):
+        """Until /readyz answers 200, restarting whatever dies meanwhile."""
+
+        def ready() -> bool:
+            if is_ready(self.url):
+                return True
             self._tick()
-            if time.monotonic() > deadline:
-                raise SupervisorError(
-                    f"the server did not answer {self.url}/readyz within "
-                    f"{READY_TIMEOUT_SECONDS:.0f} s; its log is above"
-                )
-            time.sleep(TICK_SECONDS)
+            return False
+
+        try:
+            wait_until(ready, READY_TIMEOUT_SECONDS, f"{self.url}/readyz", interval=TICK_SECONDS)
+        except WaitTimeoutError:
+            raise SupervisorError(
+                f"the server did not answer {self.url}/readyz within "
+                f"{READY_TIMEOUT_SECONDS:.0f} s; its log is above"
+            ) from None
 
     def _announce(self) -> None:
         lines = [
@@ -185,18 +193,24 @@ class Supervisor:
         self.desktop.start()
 
     def _watch(self) -> int:
-        while True:
-            self._tick()
-            if self.desktop is not None and (code := self.desktop.returncode) is not None:
-                self.desktop = None
-                if code == 0:
-                    console.info("the desktop app was closed")
-                    return 0
-                console.warn(
-                    f"the desktop app exited with code {code} (its error is above). "
-                    f"The server keeps running at {self.url}; press Ctrl-C to stop."
-                )
-            time.sleep(TICK_SECONDS)
+        """Keep everything running until the desktop app is closed (headless: until a signal)."""
+        wait_until(
+            self._desktop_closed, math.inf, "the desktop app to close", interval=TICK_SECONDS
+        )
+        return 0
+
+    def _desktop_closed(self) -> bool:
+        self._tick()
+        if self.desktop is not None and (code := self.desktop.returncode) is not None:
+            self.desktop = None
+            if code == 0:
+                console.info("the desktop app was closed")
+                return True
+            console.warn(
+                f"the desktop app exited with code {code} (its error is above). "
+                f"The server keeps running at {self.url}; press Ctrl-C to stop."
+            )
+        return False
 
 
 def desktop_unavailable_reason() -> str | None:

@@ -7,17 +7,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import psutil
 import pytest
 
-from tests.backend import free_port
+from pulse_cli.network import is_ready
+from pulse_cli.process import Process, free_port, stop_all, wait_ready, wait_until
 from tests.conftest import TEST_SECRET
 
 PULSE = [sys.executable, "-m", "pulse_cli"]
@@ -25,24 +24,11 @@ DEMO_MEMBERS = 300
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 
-T = TypeVar("T")
-
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any PULSE_* setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     return {**env, **extra}
-
-
-def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check` until it returns something other than None or False."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result is not None and result is not False:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def run_pulse(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -55,21 +41,16 @@ def run_pulse(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
 class Up:
     """One `pulse up --headless` process and what it printed."""
 
-    process: subprocess.Popen[bytes]
+    process: Process
     url: str
     data_dir: Path
-    log: Path
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.process.log()
 
     def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"pulse up exited early:\n{self.output()}")
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        self.process.ensure_alive()
+        return is_ready(self.url)
 
     def children(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=True)
@@ -82,9 +63,11 @@ class Up:
                 return child
         raise AssertionError(f"no `pulse {command}` child; children: {self.children()}")
 
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.process.send_signal(signum)
-        return self.process.wait(timeout=STOP_TIMEOUT)
+    def stop(self, signum: int = signal.SIGTERM) -> int | None:
+        """Send `signum` to `pulse up` alone, as a user would; its exit code."""
+        os.kill(self.process.pid, signum)
+        wait_until(lambda: not self.process.alive(), STOP_TIMEOUT, "pulse up to exit")
+        return self.process.returncode
 
 
 def folder_with_our_module_names(parent: Path) -> Path:
@@ -100,32 +83,25 @@ def folder_with_our_module_names(parent: Path) -> Path:
 @pytest.fixture
 def start_up(tmp_path: Path) -> Iterator[Callable[[Path], Up]]:
     """Starts `pulse up --headless` on a free port, in a folder holding a server.py and a
-    workers.py that fail on import; kills whatever is left at the end."""
-    started: list[Up] = []
+    workers.py that fail on import; stops whatever is left at the end."""
+    started: list[Process] = []
 
     def start(data_dir: Path) -> Up:
         port = free_port()
-        log = tmp_path / f"up-{len(started)}.log"
-        with open(log, "wb") as output:
-            process = subprocess.Popen(
-                [*PULSE, "up", "--headless", "--data-dir", str(data_dir), "--port", str(port)],
-                cwd=folder_with_our_module_names(tmp_path),
-                env=clean_env(PULSE_DEMO_MEMBERS=str(DEMO_MEMBERS)),
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        up = Up(process, f"http://127.0.0.1:{port}", data_dir, log)
-        started.append(up)
-        wait_until(up.ready, START_TIMEOUT, f"{up.url}/readyz to answer 200")
+        process = Process(
+            "pulse up",
+            [*PULSE, "up", "--headless", "--data-dir", str(data_dir), "--port", str(port)],
+            clean_env(PULSE_DEMO_MEMBERS=str(DEMO_MEMBERS)),
+            log_path=tmp_path / f"up-{len(started)}.log",
+            cwd=folder_with_our_module_names(tmp_path),
+        )
+        started.append(process.start())
+        up = Up(process, f"http://127.0.0.1:{port}", data_dir)
+        wait_ready(up.url, START_TIMEOUT, process)
         return up
 
     yield start
-    for up in started:
-        if up.process.poll() is None:
-            os.killpg(up.process.pid, signal.SIGKILL)
-            up.process.wait()
+    stop_all(started, STOP_TIMEOUT)
 
 
 def assert_all_gone(processes: list[psutil.Process]) -> None:
@@ -283,7 +259,7 @@ def test_a_killed_server_is_restarted(start_up: Callable[[Path], Up], tmp_path: 
         30,
         "a new server process",
     )
-    wait_until(up.ready, START_TIMEOUT, "the restarted server to be ready")
+    wait_ready(up.url, START_TIMEOUT, up.process)
 
     assert restarted.pid != server.pid
     assert "restarting the server" in up.output()
@@ -297,7 +273,6 @@ def test_a_killed_supervisor_leaves_no_child_behind(
     up = start_up(tmp_path / "data")
     children = up.children()
 
-    up.process.kill()
-    up.process.wait(timeout=10)
+    up.process.kill9()
 
     assert_all_gone(children)
