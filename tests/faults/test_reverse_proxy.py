@@ -15,21 +15,20 @@ import os
 import re
 import shutil
 import ssl
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from pulse_cli.process import child_preexec
-from tests.backend import DEMO_PASSWORD, free_port
+from pulse_cli.process import Process, free_port, wait_until
+from tests.backend import DEMO_PASSWORD
 from tests.faults.clients import Producer, ResumingClient, heads_of, tally, wait_for
-from tests.faults.cluster import Cluster, wait_until
+from tests.faults.cluster import Cluster
 from tests.faults.figures import record_delivery
 from tests.faults.helpers import ALICE, active_campaign
 
@@ -122,7 +121,18 @@ class Nginx:
     http_port: int
     https_port: int
     certificate: Path
-    process: subprocess.Popen[bytes] | None = None
+    process: Process = field(init=False)
+
+    def __post_init__(self) -> None:
+        directory = self.directory
+        self.process = Process(
+            "nginx",
+            [
+                *[str(NGINX), "-p", str(directory), "-c", str(directory / "nginx.conf")],
+                *["-e", str(directory / "error.log"), "-g", "daemon off;"],
+            ],
+            log_path=directory / "nginx.out",
+        )
 
     @property
     def url(self) -> str:
@@ -139,39 +149,17 @@ class Nginx:
         return context
 
     def start(self) -> None:
-        with (self.directory / "nginx.out").open("ab") as out:
-            directory = self.directory
-            self.process = subprocess.Popen(
-                [
-                    *[str(NGINX), "-p", str(directory), "-c", str(directory / "nginx.conf")],
-                    *["-e", str(directory / "error.log"), "-g", "daemon off;"],
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=child_preexec,
-            )
+        self.process.start()
         context = self.tls()
 
         def answers() -> bool:
-            if self.process is None or self.process.poll() is not None:
-                raise AssertionError(f"nginx exited:\n{self.log()}")
+            self.process.ensure_alive()
             try:
                 return httpx.get(f"{self.url}/healthz", verify=context, timeout=2).is_success
             except httpx.HTTPError:
                 return False
 
         wait_until(answers, 15, "nginx to answer")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
     def log(self) -> str:
         return "\n".join(
@@ -222,7 +210,7 @@ def proxy(cluster: Cluster) -> Iterator[Nginx]:
         print(nginx.log())
         raise
     finally:
-        nginx.stop()
+        nginx.process.stop()
         shutil.rmtree(directory, ignore_errors=True)
 
 
