@@ -339,8 +339,12 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
 
     def _detach(self) -> None:
-        if self.session is not None:
-            self.session.detach()
+        """The connection is closing: its session leaves the hub, and its work stops."""
+        session = self.session
+        if session is not None:
+            session.detach()
+            if session.task is not None and session.task is not asyncio.current_task():
+                session.task.cancel()
 
     def handle_close(self, event: Frame) -> None:
         if self.session is None:
@@ -386,9 +390,7 @@ class PulseWebSocketProtocol(WebSocketsSansIOProtocol):
         if session is None:
             super().connection_lost(exc)
             return
-        session.detach()
-        if session.task is not None:
-            session.task.cancel()
+        self._detach()
         self.stop_keepalive()
         self.connections.discard(self)
         self.handshake_complete = True
