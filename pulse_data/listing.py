@@ -1,7 +1,7 @@
 """The JSON text of a marketer's whole campaign list, written by the database.
 
 `GET /api/campaigns` of 10,000 campaigns is 8 MB of JSON. Read as rows and written by Python
-(a dict per campaign, 60,000 times and 30,000 amounts), most of the answer's time went into
+(a dict per campaign, 60,000 time values and 30,000 amounts), most of the answer's time went into
 making Python objects. Here one query joins each campaign to its target and its offer, ad and
 ledger sums, and returns each campaign as JSON text in three pieces; Python only puts in the
 target's bands (the same text for every campaign of a target) and joins the pieces.
@@ -9,7 +9,8 @@ target's bands (the same text for every campaign of a target) and joins the piec
 The text is byte for byte what `list[CampaignOut]` serializes to (keys in its order, amounts
 as Python writes the float `round(cents / 100, 2)`, times as `UtcText`); the tests compare both
 on SQLite and PostgreSQL. An amount of 10 trillion or more (where the float's text is not the
-exact cents) is not written here: the caller writes the list the slow way.
+exact cents) is not written here: the caller writes the list the slow way, as it does on
+PostgreSQL (`writes_the_list_faster`).
 """
 
 from __future__ import annotations
@@ -111,31 +112,26 @@ def _state(campaign: Any) -> ColumnElement[str]:
     )
 
 
-class Formatted(FunctionElement[str]):
-    """Text made in one pass from a format (`%s` for each argument, `%%` for `%`): SQLite's
-    `printf`, PostgreSQL's `format`. A chain of `||` copies the growing text at each step.
-
-    A NULL argument is written as nothing.
-    """
+class Joined(FunctionElement[str]):
+    """Text and columns one after the other, as text: SQLite's `||`, PostgreSQL's `concat`
+    (its `||` and `format` cost more per argument). No part may be NULL."""
 
     type = String()
     inherit_cache = True
 
 
-@compiles(Formatted, "sqlite")
-def _formatted_sqlite(element: Formatted, compiler: Any, **kw: Any) -> str:
-    return f"printf({compiler.process(element.clauses, **kw)})"
+@compiles(Joined, "sqlite")
+def _joined_sqlite(element: Joined, compiler: Any, **kw: Any) -> str:
+    return " || ".join(compiler.process(part, **kw) for part in element.clauses)
 
 
-@compiles(Formatted, "postgresql")
-def _formatted_postgresql(element: Formatted, compiler: Any, **kw: Any) -> str:
-    return f"format({compiler.process(element.clauses, **kw)})"
+@compiles(Joined, "postgresql")
+def _joined_postgresql(element: Joined, compiler: Any, **kw: Any) -> str:
+    return f"concat({compiler.process(element.clauses, **kw)})"
 
 
-def _joined(*parts: Any) -> Formatted:
-    """The parts one after the other: text as it is, columns as their text."""
-    form = "".join("%s" if not isinstance(part, str) else part.replace("%", "%%") for part in parts)
-    return Formatted(literal(form, String), *(part for part in parts if not isinstance(part, str)))
+def _joined(*parts: Any) -> Joined:
+    return Joined(*(literal(part, String) if isinstance(part, str) else part for part in parts))
 
 
 def _listing_query(marketer_id: int) -> Any:
@@ -251,6 +247,13 @@ def _listing_query(marketer_id: int) -> Any:
         .where(c.marketer_id == marketer_id)
         .order_by(c.id)
     )
+
+
+def writes_the_list_faster(session: AsyncSession) -> bool:
+    """Whether the database's text beats Python's for this session: on SQLite (10,006
+    campaigns ~2x faster); PostgreSQL spends longer making the text (`concat`, `to_json` and
+    `to_char` ~30 us a campaign) than Python does with its rows."""
+    return session.get_bind().dialect.name == "sqlite"
 
 
 async def campaign_list_json(session: AsyncSession, marketer_id: int) -> bytes | None:
