@@ -20,33 +20,33 @@ async def closed_code(ws: WsClient) -> int | None:
 
 
 @pytest.mark.parametrize("token", ["", "not-a-token"])
-async def test_missing_or_forged_token_is_refused(live_backend: LiveBackend, token: str) -> None:
+async def test_missing_or_forged_token_is_refused(shared_backend: LiveBackend, token: str) -> None:
     try:
-        ws = await WsClient.open(live_backend.ws_url, token)
+        ws = await WsClient.open(shared_backend.ws_url, token)
     except InvalidStatus as refused:
         assert refused.response.status_code in (401, 403)
         return
     assert await closed_code(ws) == 4401
 
 
-async def test_expired_token_is_refused(live_backend: LiveBackend) -> None:
-    token = live_backend.expired_token(ALICE)
-    ws = await WsClient.open(live_backend.ws_url, token)
+async def test_expired_token_is_refused(shared_backend: LiveBackend) -> None:
+    token = shared_backend.expired_token(ALICE)
+    ws = await WsClient.open(shared_backend.ws_url, token)
     assert await closed_code(ws) == 4401
 
 
-async def test_token_in_query_parameter_is_accepted(live_backend: LiveBackend) -> None:
-    url = f"{live_backend.ws_url}?access_token={live_backend.token(ALICE)}"
+async def test_token_in_query_parameter_is_accepted(shared_backend: LiveBackend) -> None:
+    url = f"{shared_backend.ws_url}?access_token={shared_backend.token(ALICE)}"
     async with connect(url) as connection:
         await connection.send(json.dumps({"type": "ping"}))
         assert json.loads(await connection.recv()) == {"type": "pong"}
 
 
-async def test_other_marketers_topics_are_forbidden(live_backend: LiveBackend) -> None:
-    acme = live_backend.login(ALICE)["user"]["marketer_id"]
-    with live_backend.client(ALICE) as alice:
+async def test_other_marketers_topics_are_forbidden(shared_backend: LiveBackend) -> None:
+    acme = shared_backend.login(ALICE)["user"]["marketer_id"]
+    with shared_backend.client(ALICE) as alice:
         acme_campaign = alice.get("/api/campaigns").json()[0]["id"]
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(CAROL)) as carol:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(CAROL)) as carol:
         for topic in (f"marketer:{acme}:campaigns", f"campaign:{acme_campaign}", "campaign:999999"):
             await carol.send(type="subscribe", topic=topic, after=None)
             reply = await carol.recv()
@@ -70,9 +70,9 @@ BAD_FRAMES = [
 
 
 async def test_each_bad_frame_gets_an_error_and_the_connection_stays_open(
-    live_backend: LiveBackend,
+    shared_backend: LiveBackend,
 ) -> None:
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         for frame, code in BAD_FRAMES:
             await ws.connection.send(frame)
             reply = await ws.recv()
@@ -82,8 +82,8 @@ async def test_each_bad_frame_gets_an_error_and_the_connection_stays_open(
             assert await ws.recv() == {"type": "pong"}
 
 
-async def test_binary_frame_gets_error(live_backend: LiveBackend) -> None:
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+async def test_binary_frame_gets_error(shared_backend: LiveBackend) -> None:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         await ws.connection.send(b"\x00\x01")
         reply = await ws.recv()
         assert (reply["type"], reply["code"]) == ("error", "bad_request")
@@ -104,14 +104,14 @@ async def test_topic_cap_per_connection(live_backend: LiveBackend) -> None:
         await ws.subscribe(f"campaign:{ids[2]}")
 
 
-async def test_replay_then_resync_when_history_is_gone(live_backend: LiveBackend) -> None:
-    with live_backend.client(ALICE) as alice:
+async def test_replay_then_resync_when_history_is_gone(shared_backend: LiveBackend) -> None:
+    with shared_backend.client(ALICE) as alice:
         campaign = next(c for c in alice.get("/api/campaigns").json() if c["state"] == "active")
         topic = f"campaign:{campaign['id']}"
         history = alice.get("/api/events", params={"topic": topic}).json()
     assert history, "the demo data's active campaign has a stored history"
     latest = history[-1]["seq"]
-    async with await WsClient.open(live_backend.ws_url, live_backend.token(ALICE)) as ws:
+    async with await WsClient.open(shared_backend.ws_url, shared_backend.token(ALICE)) as ws:
         await ws.send(type="subscribe", topic=topic, after=0)
         assert await ws.recv() == {"type": "subscribed", "topic": topic, "seq": latest}
         replayed = [await ws.recv() for _ in history]
