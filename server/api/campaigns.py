@@ -32,7 +32,6 @@ from pulse_data.campaigns import (
     launch_campaign,
     request_refresh,
 )
-from pulse_data.listing import campaign_list_json, writes_the_list_faster
 from pulse_data.population import enqueue_population
 from pulse_data.targets import InvalidField, TargetNotFound
 from server.deps import Caller, CampaignManager, CurrentUser, Depositor, SessionDep, StateDep
@@ -189,12 +188,8 @@ async def json_answer(request: Request, body: bytes) -> Response:
 
 @router.get("", response_model=list[CampaignOut], responses={401: {"model": ErrorOut}})
 async def campaigns(user: CurrentUser, session: SessionDep, request: Request) -> Response:
-    body = None
-    if writes_the_list_faster(session):
-        body = await campaign_list_json(session, user.marketer_id)
-    if body is None:  # PostgreSQL, or an amount too large for the database to write exactly
-        body = listing_json(await campaign_listing(session, user.marketer_id))
-    return await json_answer(request, body)
+    listing = await campaign_listing(session, user.marketer_id)
+    return await json_answer(request, listing_json(listing))
 
 
 @router.get("/{campaign_id}", responses=ERRORS)
