@@ -86,9 +86,9 @@ def test_a_presorted_first_fill_shows_the_sort_and_later_rows_and_changes_keep_i
     proxy = CampaignFilterProxy()
     proxy.setSourceModel(CampaignTableModel(store))
     proxy.sort(COL_PENDING_OFFERS, Qt.SortOrder.DescendingOrder)
-    rows = proxy.presorted([make_campaign(i, pending=(i * 37) % 100) for i in range(1, 41)])
-    proxy.fill_presorted(lambda: store.replace_all(rows))
-    assert pending_shown(proxy) == sorted(((i * 37) % 100 for i in range(1, 41)), reverse=True)
+    rows = proxy.presorted([make_campaign(i, pending=(i * 37) % 100) for i in range(1, 251)])
+    proxy.fill_presorted(lambda: store.replace_all(rows))  # more rows than one insert's chunk
+    assert pending_shown(proxy) == sorted(((i * 37) % 100 for i in range(1, 251)), reverse=True)
     assert (proxy.sortColumn(), proxy.sortOrder()) == (
         COL_PENDING_OFFERS,
         Qt.SortOrder.DescendingOrder,
