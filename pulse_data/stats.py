@@ -185,11 +185,19 @@ async def campaign_stats_wire(
         for target_id, bands in counts.bands_of.items()
     }
     no_bands: list[dict[str, Any]] = []
+    offers, ads, ledger = counts.offers, counts.ads, counts.ledger
+    population_of = {
+        target_id: sum(band.population for band in bands)
+        for target_id, bands in counts.bands_of.items()
+    }
     result: dict[int, dict[str, Any]] = {}
     for campaign_id, target_id in counts.target_of.items():
-        wire: dict[str, Any] = dict(
-            zip(STAT_NAMES, counts.numbers(campaign_id, target_id), strict=True)
-        )
+        if campaign_id in offers or campaign_id in ads:
+            numbers = counts.numbers(campaign_id, target_id)
+        else:  # no offer and no ad event (most of a long list): `numbers` with only a balance
+            balance = cents_to_amount(ledger.get(campaign_id, 0))
+            numbers = (population_of.get(target_id, 0), 0, 0, 0, 0.0, 0.0, balance, 0, 0, 0)
+        wire: dict[str, Any] = dict(zip(STAT_NAMES, numbers, strict=True))
         wire["bands"] = bands_wire.get(target_id, no_bands)
         result[campaign_id] = wire
     return result

@@ -106,6 +106,7 @@ def listing_json(listing: CampaignListing) -> bytes:
     as_of_seq = listing.as_of_seq
     stats_of = listing.stats
     no_stats = CampaignStats().to_wire()
+    targets: dict[int, dict[str, Any]] = {}  # one per target, shared by its campaigns
     items = []
     for (
         campaign_id,
@@ -129,12 +130,16 @@ def listing_json(listing: CampaignListing) -> bytes:
                 "title": title,
                 "description": description,
                 "state": _STATE_TEXT[campaign_state(launched_at, deactivated_at, paused_at)],
-                "target": {
-                    "id": target_id,
-                    "title": target_title,
-                    "population_status": population_status,
-                    "last_populated_at": last_populated_at,
-                },
+                "target": targets.get(target_id)
+                or targets.setdefault(
+                    target_id,
+                    {
+                        "id": target_id,
+                        "title": target_title,
+                        "population_status": population_status,
+                        "last_populated_at": last_populated_at,
+                    },
+                ),
                 "stats": stats_of.get(campaign_id, no_stats),
                 "starts_at": starts_at,
                 "ends_at": ends_at,
