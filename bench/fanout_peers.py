@@ -22,6 +22,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ from pulse_core.protocol import (
 from pulse_core.topics import TopicError, parse_topic
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
     from bench.fanout_setup import Deployment
 
@@ -121,6 +122,20 @@ async def _announcements(
                 yield topic, seq, frame
 
 
+def _listen(fan_out: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+    """Run `fan_out` (the Redis listener); if it fails, log why and exit, so the benchmark
+    reports a dead server with its log instead of waiting for frames that never come."""
+
+    def failed(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logging.getLogger(__name__).error("the Redis listener failed", exc_info=error)
+            os._exit(1)
+
+    task = asyncio.create_task(fan_out())
+    task.add_done_callback(failed)
+    return task
+
+
 async def _until_sigterm() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -186,7 +201,7 @@ async def _floor(port: int, redis_url: str) -> None:
             broadcast(connections, frame)
 
     async with serve(handler, HOST, port, compression=None, process_request=process_request):
-        listener = asyncio.create_task(fan_out())
+        listener = _listen(fan_out)
         await _until_sigterm()
         listener.cancel()
 
@@ -237,7 +252,7 @@ async def _socketio(port: int, redis_url: str) -> None:
         log_level="warning",
         access_log=False,
     )
-    listener = asyncio.create_task(fan_out())
+    listener = _listen(fan_out)
     try:
         await uvicorn.Server(config).serve()
     finally:
