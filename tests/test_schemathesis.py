@@ -25,21 +25,22 @@ from pulse_cli.embedded_redis import EmbeddedRedis
 from pulse_core.config import Settings
 from pulse_data.passwords import hash_password
 from tests.backend import ALICE, DEMO_PASSWORD, LiveBackend, ServerThread, free_port
-from tests.conftest import TEST_SECRET, _fresh_demo_database, run_in_new_loop
+from tests.conftest import TEST_SECRET
+from tests.demo_copies import DemoCopies
 
-MEMBERS = 300
 MAX_EXAMPLES = 8  # per operation; the fuzzing is broad (every operation) rather than deep
 
 
 @pytest.fixture(scope="module")
-def api_backend(redis_server: EmbeddedRedis) -> Iterator[LiveBackend]:
-    """One server on seeded demo data for every operation of the schema."""
+def api_backend(redis_server: EmbeddedRedis, demo_copies: DemoCopies) -> Iterator[LiveBackend]:
+    """One server on just-seeded demo data (a copy of the test process's template) for every
+    operation of the schema."""
     with tempfile.TemporaryDirectory(prefix="pulse-schema-") as directory:
-        url = f"sqlite+aiosqlite:///{Path(directory) / 'pulse.sqlite3'}"
-        run_in_new_loop(lambda: _fresh_demo_database(url, MEMBERS))
+        database = Path(directory) / "pulse.sqlite3"
+        demo_copies.sqlite(database)
         backend_settings = Settings(
             data_dir=Path(directory) / "data",
-            database_url=url,
+            database_url=f"sqlite+aiosqlite:///{database}",
             redis_url=redis_server.url,
             secret_key=TEST_SECRET,
             port=free_port(),
@@ -52,6 +53,13 @@ def api_backend(redis_server: EmbeddedRedis) -> Iterator[LiveBackend]:
             yield backend
         finally:
             backend.server.stop()
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """One client (and its open connection) for the token checks of every case."""
+    with httpx.Client() as client:
+        yield client
 
 
 def _openapi_document() -> dict[str, Any]:
@@ -71,19 +79,21 @@ schema = schemathesis.openapi.from_dict(_openapi_document())
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_no_input_makes_a_server_error(case: Any, api_backend: LiveBackend) -> None:
-    headers = {"Authorization": f"Bearer {_alices_token(api_backend)}"}
+def test_no_input_makes_a_server_error(
+    case: Any, api_backend: LiveBackend, http: httpx.Client
+) -> None:
+    headers = {"Authorization": f"Bearer {_alices_token(api_backend, http)}"}
     case.call_and_validate(base_url=api_backend.url, headers=headers, checks=[not_a_server_error])
 
 
-def _alices_token(backend: LiveBackend) -> str:
+def _alices_token(backend: LiveBackend, http: httpx.Client) -> str:
     """A token of Alice (an admin) that works now.
 
     Generated requests may log her out or give her another password (she administers her
     users): then her password is set back and she logs in again, so every case runs logged in.
     """
     token = backend.tokens.get(ALICE)
-    if token and httpx.get(f"{backend.url}/api/me", headers=_bearer(token)).status_code == 200:
+    if token and http.get(f"{backend.url}/api/me", headers=_bearer(token)).status_code == 200:
         return token
     backend.tokens.pop(ALICE, None)
     with sqlite3.connect(make_url(backend.settings.database_url or "").database or "") as db:
