@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, text, update
 
 from pulse_cli.main import main
+from pulse_cli.process import pulse_command, wait_ready
 from pulse_core.names import SessionEnd
 from pulse_core.roles import Role
 from pulse_data.accounts import end_message, start_session
@@ -21,7 +22,7 @@ from pulse_data.database import Database
 from pulse_data.models import Marketer, User, UtcDateTime, utcnow
 from server.session_watch import SessionWatcher
 from tests.backend import ALICE, BOB, DEMO_PASSWORD, LiveBackend, free_port
-from tests.faults.cluster import Child, wait_until
+from tests.faults.cluster import Child
 from tests.test_accounts import bearer, closed_within
 from tests.test_cli import clean_env, run_pulse
 from tests.wsclient import WsClient
@@ -45,18 +46,12 @@ def second_server(live_backend: LiveBackend, tmp_path: Path) -> Iterator[Child]:
     """A `pulse server` process of the live backend's deployment (same database and Redis)."""
     port = free_port()
     env = {**deployment_env(live_backend, tmp_path / "second"), "PULSE_PORT": str(port)}
-    server = Child("second-server", "server", env, tmp_path / "second-server.log", port=port)
-    server.start()
-    try:
-
-        def ready() -> bool:
-            assert server.alive(), server.log()[-3000:]
-            return server.ready()
-
-        wait_until(ready, 60, "the second server to be ready")
+    server = Child(
+        "second-server", pulse_command("server"), env, tmp_path / "second-server.log", port=port
+    )
+    with server.start():
+        wait_ready(server.url, 60, process=server)
         yield server
-    finally:
-        server.stop()
 
 
 async def test_logout_ends_that_token_and_closes_its_websocket(live_backend: LiveBackend) -> None:
