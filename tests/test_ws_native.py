@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 import uvicorn
@@ -26,7 +27,8 @@ from pulse_data.pubsub import encode_announcement
 from server import main, ws_native
 from server.fanout import Hub, LatencySink, TopicState, websocket_frame
 from server.main import uvicorn_config
-from server.ws_native import PulseWebSocketProtocol
+from server.state import ServerState
+from server.ws_native import NativeSession, PulseWebSocketProtocol
 from tests.backend import ALICE, LiveBackend, ServerThread, free_port, wait_for
 from tests.test_fanout import first_active_campaign, wait_metric
 from tests.wsclient import WsClient
@@ -207,3 +209,29 @@ def test_websocket_frames_parse_as_one_final_text_frame(size: int) -> None:
     frame: Frame = parsed.value.value
     assert (frame.opcode, frame.fin) == (Opcode.TEXT, True)
     assert bytes(frame.data).decode() == text
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+async def test_a_replay_waits_while_the_connection_takes_no_more() -> None:
+    """Replayed frames (unlike live ones) wait while the transport is paused, in order."""
+    protocol = object.__new__(PulseWebSocketProtocol)  # no socket: only its flow control
+    protocol.loop = asyncio.get_running_loop()
+    protocol.transport = transport = Transport()  # type: ignore[assignment]
+    protocol.session = session = NativeSession(
+        cast(ServerState, None), protocol, path="/api/ws", client="-", request_id="r"
+    )
+    protocol.pause_writing()
+    replay = asyncio.create_task(session.put("first"))
+    await asyncio.sleep(0)  # one turn of the loop: the replay is waiting, nothing written
+    assert transport.written == [] and not replay.done()
+    protocol.resume_writing()
+    await replay
+    await session.put("second")
+    assert transport.written == [websocket_frame("first"), websocket_frame("second")]
