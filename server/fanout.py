@@ -3,8 +3,10 @@
 Each event frame arrives already serialized; the hub builds its WebSocket frame (the bytes on
 the wire) once and hands the same text and bytes to every subscriber. Delivery never awaits a
 client: `offer` writes the bytes straight into the connection, or, on the fallback path, puts
-the text into the connection's bounded queue. A client that falls too far behind is a slow
-consumer: it is told so and closed, and nobody else waits for it.
+the text into the connection's bounded queue. The frames of one delivery (an announcement: a
+transaction's events, each on its topics) are gathered per subscriber and handed over together
+(`offer_many`), one write for a client on several of those topics. A client that falls too far
+behind is a slow consumer: it is told so and closed, and nobody else waits for it.
 
 Per topic the hub keeps a `TopicCursor` at the last seq it delivered: a duplicate (the relay may
 publish an event twice) is dropped, and a gap (two workers' publishes crossing) is filled from the
@@ -89,6 +91,10 @@ class Subscriber(Protocol):
         client too far behind is marked slow instead."""
         ...
 
+    def offer_many(self, frames: list[tuple[str, bytes]]) -> None:
+        """`offer` of several live frames, in order (a batch's frames for this client)."""
+        ...
+
     async def put(self, frame: str) -> None:
         """Send a frame, waiting while the client is behind (replays and their replies)."""
         ...
@@ -129,6 +135,8 @@ class HubStats:
     resyncs: int = 0
     # WebSocket frames built: one per event fanned out, however many subscribers it has.
     frames_encoded: int = 0
+    # Hand-overs to subscribers: one per subscriber and batch of announcements, not per frame.
+    offers: int = 0
 
 
 class Hub:
@@ -140,6 +148,10 @@ class Hub:
         self.connections: set[Subscriber] = set()
         self.stats = HubStats()
         self.latency_sink = latency_sink
+        # During a batch: each subscriber's frames so far, and the latency probes to take once
+        # they are handed over (see `deliver`).
+        self._gathered: dict[Subscriber, list[tuple[str, bytes]]] | None = None
+        self._probes: list[tuple[Subscriber, str, float]] = []
 
     @property
     def subscription_count(self) -> int:
@@ -244,21 +256,52 @@ class Hub:
         subscription.held = None
 
     async def deliver(self, events: Iterable[tuple[str, int, str]]) -> None:
-        """Deliver announced events (topic, seq, frame), filling gaps from the event log."""
-        for topic, seq, frame in events:
-            state = self.topics.get(topic)
-            if state is None:
-                continue
-            step = state.cursor.check(seq)
-            if step is DUPLICATE:
-                self.stats.duplicates_dropped += 1
-                continue
-            if isinstance(step, Gap):
-                await self._fill_gap(topic, step)
+        """Deliver announced events (topic, seq, frame), filling gaps from the event log.
+
+        The frames of several events are gathered per subscriber and handed over together at
+        the end (and before any wait for the database), in the order they were delivered.
+        """
+        batch = list(events)
+        if len(batch) > 1:
+            self._gathered = {}
+        try:
+            for topic, seq, frame in batch:
                 state = self.topics.get(topic)
-                if state is None or state.cursor.check(seq) is DUPLICATE:
+                if state is None:
                     continue
-            self._fan_out(state, seq, frame)
+                step = state.cursor.check(seq)
+                if step is DUPLICATE:
+                    self.stats.duplicates_dropped += 1
+                    continue
+                if isinstance(step, Gap):
+                    gathering = self._gathered is not None
+                    self._hand_over()
+                    await self._fill_gap(topic, step)
+                    if gathering:
+                        self._gathered = {}
+                    state = self.topics.get(topic)
+                    if state is None or state.cursor.check(seq) is DUPLICATE:
+                        continue
+                self._fan_out(state, seq, frame)
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give each subscriber the frames gathered for it, then take the latency probes."""
+        gathered, self._gathered = self._gathered, None
+        if gathered:
+            for connection, frames in gathered.items():
+                if len(frames) == 1:
+                    connection.offer(*frames[0])
+                else:
+                    connection.offer_many(frames)
+            self.stats.offers += len(gathered)
+        if self._probes:
+            probes, self._probes = self._probes, []
+            sink = self.latency_sink
+            for connection, frame, at in probes:
+                if sink is not None:
+                    connection.probe(frame, at, sink)
 
     async def _fill_gap(self, topic: str, gap: Gap) -> None:
         async with self.db.reader() as session:
@@ -294,18 +337,30 @@ class Hub:
             return
         wire = websocket_frame(frame)
         self.stats.frames_encoded += 1
+        gathered = self._gathered
         for connection, subscription in subscribers.items():
-            if subscription is None:
-                connection.offer(frame, wire)
-            elif subscription.held is not None:
-                subscription.held.append((seq, frame))
-                if len(subscription.held) > connection.held_limit:
-                    connection.mark_slow()
-            elif subscription.cursor.on_event(seq) is not DUPLICATE:
-                connection.offer(frame, wire)
+            if subscription is not None:
+                if subscription.held is not None:
+                    subscription.held.append((seq, frame))
+                    if len(subscription.held) > connection.held_limit:
+                        connection.mark_slow()
+                    continue
+                if subscription.cursor.on_event(seq) is DUPLICATE:
+                    continue
                 subscribers[connection] = None  # caught up: its cursor is the topic's now
+            if gathered is None:
+                connection.offer(frame, wire)
+            elif (frames := gathered.get(connection)) is None:
+                gathered[connection] = [(frame, wire)]
+            else:
+                frames.append((frame, wire))
         self.stats.delivered_frames += len(subscribers)
+        if gathered is None:
+            self.stats.offers += len(subscribers)
         if self.latency_sink is not None:
             last = next(reversed(subscribers))
             if subscribers[last] is None and (at := committed_at(frame)) is not None:
-                last.probe(frame, at, self.latency_sink)
+                if gathered is None:
+                    last.probe(frame, at, self.latency_sink)
+                else:
+                    self._probes.append((last, frame, at))

@@ -102,6 +102,9 @@ class NativeSession(Session):
         else:
             transport.write(wire)
 
+    def offer_many(self, frames: list[tuple[str, bytes]]) -> None:
+        self.offer(frames[-1][0], b"".join([wire for _, wire in frames]))
+
     def send(self, text: str) -> None:
         if not self.closed:
             self.protocol.transport.write(websocket_frame(text))

@@ -142,6 +142,11 @@ class Session:
         """A live event frame, sent without waiting (see `server.fanout.Subscriber`)."""
         raise NotImplementedError
 
+    def offer_many(self, frames: list[tuple[str, bytes]]) -> None:
+        """Several live event frames, in order (`server.fanout.Subscriber`)."""
+        for frame, wire in frames:
+            self.offer(frame, wire)
+
     def send(self, text: str) -> None:
         """A reply, sent without waiting, after everything sent before it."""
         raise NotImplementedError

@@ -169,9 +169,15 @@ class Recorder:
         self.slow = False
         self.held_limit = 10
         self.wires: list[bytes] = []
+        self.handed: list[int] = []  # how many frames each hand-over held
 
     def offer(self, frame: str, wire: bytes) -> None:
         self.wires.append(wire)
+        self.handed.append(1)
+
+    def offer_many(self, frames: list[tuple[str, bytes]]) -> None:
+        self.wires.extend(wire for _, wire in frames)
+        self.handed.append(len(frames))
 
     async def put(self, frame: str) -> None:
         raise AssertionError("no replay here")
@@ -194,6 +200,26 @@ async def test_an_events_frame_is_built_once_for_all_its_subscribers() -> None:
     assert hub.stats.delivered_frames == 3
     first = subscribers[0].wires[0]
     assert all(s.wires == [first] and s.wires[0] is first for s in subscribers)
+    await hub.db.dispose()
+
+
+async def test_a_batchs_frames_reach_each_subscriber_in_one_hand_over_in_order() -> None:
+    hub = Hub(Database("sqlite+aiosqlite://"))
+    both, one = Recorder(), Recorder()
+    topics = ["marketer:1:campaigns", "campaign:1"]
+    hub.topics[topics[0]] = TopicState(dict.fromkeys([both, one]), TopicCursor(0))
+    hub.topics[topics[1]] = TopicState(dict.fromkeys([both]), TopicCursor(0))
+    events = [
+        (topic, seq, json.dumps({"type": "event", "topic": topic, "seq": seq}))
+        for seq in (1, 2)
+        for topic in topics
+    ]
+    await hub.deliver(events)
+    assert both.handed == [4] and one.handed == [2]
+    assert hub.stats.offers == 2 and hub.stats.delivered_frames == 6
+    assert both.wires == [websocket_frame(frame) for _, _, frame in events]
+    await hub.deliver([*events[:1], (topics[0], 3, events[0][2])])  # a duplicate, then seq 3
+    assert one.handed == [2, 1]
     await hub.db.dispose()
 
 
