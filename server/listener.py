@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_START_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 5.0
+# Announcements already received are delivered together, at most this many at once (the hub
+# then writes each subscriber its frames of all of them at once).
+ANNOUNCEMENTS_AT_ONCE = 128
 
 
 @dataclass(slots=True)
@@ -71,21 +74,30 @@ class RedisListener:
                 self.subscribed.set()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
-                    if message is None or message.get("type") != "message":
+                    if message is None:
                         continue
-                    await self._handle(message["data"])
+                    received = [message]
+                    # What has arrived already, without waiting (redis-py: timeout 0).
+                    while len(received) < ANNOUNCEMENTS_AT_ONCE:
+                        message = await pubsub.get_message(timeout=0)
+                        if message is None:
+                            break
+                        received.append(message)
+                    await self._handle([m["data"] for m in received if m.get("type") == "message"])
         finally:
             await client.aclose()
 
-    async def _handle(self, data: bytes | str) -> None:
-        self.health.messages += 1
-        self.health.last_message_at = time.time()
-        try:
-            events = decode_announcement(data)
-        except ValueError as exc:
-            self.health.bad_messages += 1
-            log.warning("ignored a malformed announcement on %s: %s", EVENTS_CHANNEL, exc)
-            return
-        await self.hub.deliver(events)
-        # Let the connections' writers drain their queues before the next announcement.
+    async def _handle(self, announcements: list[bytes | str]) -> None:
+        events: list[tuple[str, int, str]] = []
+        for data in announcements:
+            self.health.messages += 1
+            self.health.last_message_at = time.time()
+            try:
+                events.extend(decode_announcement(data))
+            except ValueError as exc:
+                self.health.bad_messages += 1
+                log.warning("ignored a malformed announcement on %s: %s", EVENTS_CHANNEL, exc)
+        if events:
+            await self.hub.deliver(events)
+        # Let the fallback path's writers drain their queues before the next announcements.
         await asyncio.sleep(0)

@@ -26,10 +26,12 @@ from pulse_data.eventlog import RecordedEvent
 from pulse_data.pubsub import encode_announcement
 from server import main, ws_native
 from server.fanout import Hub, LatencySink, TopicState, websocket_frame
+from server.listener import RedisListener
 from server.main import uvicorn_config
 from server.state import ServerState
 from server.ws_native import NativeSession, PulseWebSocketProtocol
 from tests.backend import ALICE, LiveBackend, ServerThread, free_port, wait_for
+from tests.faults.clients import wait_for as wait_for_frames
 from tests.test_fanout import first_active_campaign, wait_metric
 from tests.wsclient import WsClient
 
@@ -261,3 +263,31 @@ async def test_a_replay_waits_while_the_connection_takes_no_more() -> None:
     await replay
     await session.put("second")
     assert transport.written == [websocket_frame("first"), websocket_frame("second")]
+
+
+async def test_announcements_that_arrive_together_are_handed_over_together(
+    redis_url: str, db: Database
+) -> None:
+    hub = Hub(db)
+    subscriber = Recorder()
+    topic = "campaign:1"
+    hub.topics[topic] = TopicState(dict.fromkeys([subscriber]), TopicCursor(0))
+    listener = RedisListener(redis_url, hub)
+    listening = asyncio.create_task(listener.run())
+    redis = Redis.from_url(redis_url)
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        frames = [json.dumps({"type": "event", "topic": topic, "seq": seq}) for seq in (1, 2, 3)]
+        async with redis.pipeline(transaction=True) as publishing:  # sent and answered at once
+            for seq, frame in enumerate(frames, start=1):
+                event = RecordedEvent(id=seq, topic=topic, seq=seq, frame=frame)
+                publishing.publish(EVENTS_CHANNEL, encode_announcement([event]))
+            await publishing.execute()
+        await wait_for_frames(lambda: len(subscriber.wires) == 3, 10, "the three frames")
+        assert subscriber.wires == [websocket_frame(frame) for frame in frames]
+        assert subscriber.handed == [3]
+        assert listener.health.messages == 3
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await redis.aclose()
