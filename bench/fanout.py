@@ -89,7 +89,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=256,
         help="flood: most events published ahead of the slowest subscriber (keep it well "
-        "under the server's send queue of 1024 frames)",
+        "under what the server holds for a client before it sheds it: 1 MiB unsent)",
     )
     parser.add_argument(
         "--batch", type=int, default=1, help="flood: events per Redis announcement (default 1)"

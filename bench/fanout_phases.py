@@ -170,7 +170,7 @@ def paced(
     count = max(10, round(rate * options.paced_seconds))
     if server.paced_max_frames:  # a slow server: fewer events, so the phase stays bounded
         count = min(count, max(2, server.paced_max_frames // n))
-    backlog_limit = 512  # events; half the server's default send queue
+    backlog_limit = 512  # events; well under what the server holds for a client (1 MiB)
     fleet.ctrl[C_REC_HI] = source.seq + count
     fleet.ctrl[C_REC_LO] = source.seq + 1
     time.sleep(40 * TICK_SECONDS)  # every client has read the window
