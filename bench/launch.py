@@ -77,9 +77,7 @@ async def prepare(url: str, members: int, reset: bool) -> tuple[int, int]:
                     .returning(Target.id)
                 )
             ).scalar_one()
-            groups = dict(
-                (await session.execute(select(TraitGroup.name, TraitGroup.id))).tuples().all()
-            )
+            groups = dict((await session.execute(select(TraitGroup.name, TraitGroup.id))).all())
             traits = (await session.execute(select(Trait.id, Trait.trait_group_id))).all()
             order = ["Age", "Region", "Household"]  # every member has an age: all are in a band
             for position, name in enumerate(order):
