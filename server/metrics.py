@@ -114,6 +114,10 @@ class _StateCollector(Collector):
         counters = (
             ("pulse_frames_delivered", "event frames queued to subscribers",
              stats.delivered_frames),
+            ("pulse_frames_encoded", "event frames built as WebSocket bytes, once for all "
+             "subscribers", stats.frames_encoded),
+            ("pulse_subscriber_writes", "hand-overs of event frames to a subscriber, one per "
+             "subscriber and batch of events", stats.offers),
             ("pulse_slow_consumers", "clients closed for not reading fast enough",
              stats.slow_consumers),
             ("pulse_resyncs", "subscriptions told to resync (history pruned)", stats.resyncs),

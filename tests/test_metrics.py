@@ -79,6 +79,8 @@ async def test_a_launch_shows_in_the_server_and_worker_metrics(live_backend: Liv
     assert server["pulse_websocket_connections"] >= 1
     assert server["pulse_subscriptions"] >= 1
     assert server["pulse_frames_delivered_total"] >= len(events)
+    assert 1 <= server["pulse_frames_encoded_total"] <= server["pulse_frames_delivered_total"]
+    assert 1 <= server["pulse_subscriber_writes_total"] <= server["pulse_frames_delivered_total"]
     assert server["pulse_listener_connected"] == 1
     assert server["pulse_session_watch_healthy"] == 1
     assert server["pulse_broadcast_slow"] == 0
