@@ -20,23 +20,12 @@ import tempfile
 from pathlib import Path
 
 from bench.desktop_login import GOAL_GET_S, prepare, running_server, time_rest
-from pulse_data.database import Database
-from pulse_data.models import Base
+from bench.launch import wipe
 
 
 def p90(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-
-
-async def wipe(url: str) -> None:
-    db = Database(url)
-    try:
-        async with db.write_engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    finally:
-        await db.dispose()
 
 
 def main() -> None:

@@ -55,14 +55,23 @@ EVERYONE = "Everyone (benchmark)"
 GOAL_SECONDS = 10.0  # launch -> offers_created, 100,000 members, PostgreSQL
 
 
-async def prepare(url: str, members: int, reset: bool) -> tuple[int, int]:
-    """Seed the demo data and a campaign whose target holds every member."""
+async def wipe(url: str) -> None:
+    """Drop every table of the database (the benchmarks' `--reset`)."""
     db = Database(url)
     try:
-        if reset:
-            async with db.write_engine.begin() as connection:
-                await connection.run_sync(Base.metadata.drop_all)
-                await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        async with db.write_engine.begin() as connection:
+            await connection.run_sync(Base.metadata.drop_all)
+            await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    finally:
+        await db.dispose()
+
+
+async def prepare(url: str, members: int, reset: bool) -> tuple[int, int]:
+    """Seed the demo data and a campaign whose target holds every member."""
+    if reset:
+        await wipe(url)
+    db = Database(url)
+    try:
         upgrade_database(url)
         await seed_demo(db, members=members)
         async with db.writer() as session:

@@ -21,10 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.launch import wipe
 from pulse_data import seed_data
-from pulse_data.database import Database
 from pulse_data.migrate import upgrade_database
-from pulse_data.models import Base
 
 SEED = 20261203
 
@@ -45,17 +44,6 @@ def write_members_csv(path: Path, members: int) -> int:
             tags_written += len(tags)
             writer.writerow([f"member-{n:07d}", ";".join(tags)])
     return tags_written
-
-
-async def _wipe(url: str) -> None:
-    """Drop every table of the database (a SQLite file here is new anyway)."""
-    db = Database(url)
-    try:
-        async with db.write_engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    finally:
-        await db.dispose()
 
 
 def run_import(url: str, path: Path) -> tuple[float, str]:
@@ -92,7 +80,7 @@ def main() -> None:
         tags = write_members_csv(path, args.members)
         size_mb = path.stat().st_size / 1e6
         print(f"{path.name}: {args.members:,} members, {tags:,} tags, {size_mb:.1f} MB")
-        asyncio.run(_wipe(url))
+        asyncio.run(wipe(url))
         upgrade_database(url)
         first, summary = run_import(url, path)
         print(f"{backend}: first import {first:.2f} s ({summary})")
