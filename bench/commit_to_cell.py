@@ -32,7 +32,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +55,7 @@ from desktop.client.models import EventFrame
 from desktop.ui.app import DesktopApp
 from desktop.ui.campaign_model import COL_BALANCE
 from desktop.ui.preferences import Preferences
-from pulse_cli.process import child_preexec
+from pulse_cli.process import Process
 from pulse_core.protocol import Event, Subscribe, Subscribed, encode, parse_server_frame
 from pulse_core.topics import marketer_topic, parse_topic
 from pulse_data.audit import command_line_actor
@@ -285,18 +284,17 @@ def run(args: argparse.Namespace) -> None:
             ).json()
             topic = marketer_topic(login["user"]["marketer_id"])
             me = [sys.executable, "-m", "bench.commit_to_cell"]
-            clients = subprocess.Popen(
+            clients = Process(
+                "light clients",
                 [*me, "--light-clients", base, login["access_token"], topic,
                  str(args.subscribers - 1)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                preexec_fn=child_preexec,  # it dies with this process
-            )  # fmt: skip
+                pipes=True,
+            ).start()  # fmt: skip
             settings = QSettings(str(directory / "desktop.ini"), QSettings.Format.IniFormat)
             cache = GridCache(directory / "grids")  # not the user's cache folder
             app = DesktopApp(Preferences(settings), quit_app_when_done=False, cache=cache)
             try:
-                assert clients.stdout is not None
-                assert clients.stdout.readline().strip() == "ready", "light clients failed"
+                assert clients.stdout.readline().strip() == b"ready", "light clients failed"
                 app.start(base, EMAIL, PASSWORD)
                 wait_until(lambda: app.window is not None and app.window.loaded, 120)
                 window = app.window
@@ -309,15 +307,17 @@ def run(args: argparse.Namespace) -> None:
                     file=sys.stderr,
                 )
                 started = time.time()
-                committer = subprocess.Popen(
+                with Process(
+                    "committer",
                     [*me, "--commit", url, redis_url, ",".join(map(str, campaign_ids)),
                      str(args.rate), str(args.seconds)],
-                    stdout=subprocess.PIPE, text=True, preexec_fn=child_preexec,
-                )  # fmt: skip
-                wait_until(lambda: committer.poll() is not None, args.seconds + 120)
+                    pipes=True,
+                ) as committer:  # fmt: skip
+                    # The desktop's events are handled while waiting.
+                    wait_until(lambda: not committer.alive(), args.seconds + 120)
+                    output = committer.stdout.read()
                 assert committer.returncode == 0, "the committing process failed"
-                assert committer.stdout is not None
-                report = json.loads(committer.stdout.read().strip().splitlines()[-1])
+                report = json.loads(output.strip().splitlines()[-1])
                 committed = report["committed"]
                 done = {int(seq): at for seq, at in report["done"].items()}
                 with contextlib.suppress(TimeoutError):  # the last commits' cells
@@ -329,7 +329,8 @@ def run(args: argparse.Namespace) -> None:
                     app.window.deleteLater()
                 app.deleteLater()
                 QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-                output = clients.communicate(input="", timeout=60)[0]
+                output = clients.communicate(timeout=60)
+                clients.stop()
             light = json.loads(output.strip().splitlines()[-1] if output.strip() else "{}")
     del qt
     print(

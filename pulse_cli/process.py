@@ -84,38 +84,53 @@ def wait_until(
 @dataclass
 class Process:
     """One child process: its own process group, SIGTERMed when its parent dies, its output in
-    `log_path` (or this process's terminal when None). A context manager that stops it."""
+    `log_path` (or this process's terminal when None). A context manager that stops it.
+
+    `error_path` keeps its standard error apart from the log. `pipes`: its standard input and
+    output are pipes to this process instead (`stdin`, `stdout`), for children that talk.
+    """
 
     name: str
     args: Sequence[str]
     env: Mapping[str, str] | None = None
     log_path: Path | None = None
     cwd: Path | None = None
+    error_path: Path | None = None
+    pipes: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     log_start: int = field(default=0, init=False, repr=False)  # where this run's output begins
 
     def start(self) -> Self:
         """Start (or start again) the process; returns self."""
         env = None if self.env is None else dict(self.env)
-        if self.log_path is None:
-            self.process = self._popen(env, None)
-            return self
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"\n=== start {self.name} at {time.time():.3f}\n".encode())
-            log.flush()
-            self.log_start = log.tell()
-            self.process = self._popen(env, log)
+        with contextlib.ExitStack() as files:
+            log = errors = None
+            if self.log_path is not None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                log = files.enter_context(self.log_path.open("ab"))
+                log.write(f"\n=== start {self.name} at {time.time():.3f}\n".encode())
+                log.flush()
+                self.log_start = log.tell()
+            if self.error_path is not None:
+                self.error_path.parent.mkdir(parents=True, exist_ok=True)
+                errors = files.enter_context(self.error_path.open("ab"))
+            self.process = self._popen(env, log, errors)
         return self
 
-    def _popen(self, env: dict[str, str] | None, log: IO[bytes] | None) -> subprocess.Popen[bytes]:
+    def _popen(
+        self, env: dict[str, str] | None, log: IO[bytes] | None, errors: IO[bytes] | None
+    ) -> subprocess.Popen[bytes]:
+        if errors is None and log is not None:
+            errors_to: IO[bytes] | int | None = subprocess.STDOUT
+        else:
+            errors_to = errors
         return subprocess.Popen(
             self.args,
             env=env,
             cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=None if log is None else subprocess.STDOUT,
+            stdin=subprocess.PIPE if self.pipes else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if self.pipes else log,
+            stderr=errors_to,
             preexec_fn=child_preexec,
             # Its own process group: a Ctrl-C in the terminal reaches only the parent, which
             # then stops its children in order.
@@ -135,6 +150,29 @@ class Process:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def stdin(self) -> IO[bytes]:
+        """The pipe to its standard input (with `pipes`)."""
+        assert self.process is not None and self.process.stdin is not None, "no pipes"
+        return self.process.stdin
+
+    @property
+    def stdout(self) -> IO[bytes]:
+        """The pipe from its standard output (with `pipes`)."""
+        assert self.process is not None and self.process.stdout is not None, "no pipes"
+        return self.process.stdout
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for it to exit (subprocess.TimeoutExpired after `timeout`); its exit code."""
+        assert self.process is not None, f"{self.name} was never started"
+        return self.process.wait(timeout)
+
+    def communicate(self, given: bytes = b"", timeout: float | None = None) -> bytes:
+        """Write `given` to its input, close it and read its output to the end (with `pipes`);
+        waits for it to exit."""
+        assert self.process is not None, f"{self.name} was never started"
+        return self.process.communicate(given, timeout)[0]
 
     def signal(self, signum: int) -> None:
         """Send `signum` to the process's group, if it still runs."""

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from pulse_cli.embedded_redis import EmbeddedRedis
+from pulse_cli.process import Process
 from pulse_core.names import EVENTS_CHANNEL, EventName
 from pulse_core.protocol import event_frame
 from tests.backend import ALICE, LiveBackend, wait_for
@@ -21,23 +22,18 @@ from tests.test_cli import PULSE, clean_env, run_pulse
 
 
 @contextmanager
-def tail(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`pulse events tail` writing to tmp_path/tail.out and tail.err; killed if left running."""
-    with (tmp_path / "tail.out").open("wb") as out, (tmp_path / "tail.err").open("wb") as err:
-        process = subprocess.Popen(
-            [*PULSE, "events", "tail", *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-        )
-    try:
+def tail(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[Process]:
+    """`pulse events tail` writing to tmp_path/tail.out and tail.err; stopped if left running."""
+    tailing = Process(
+        "pulse events tail",
+        [*PULSE, "events", "tail", *args],
+        env,
+        log_path=tmp_path / "tail.out",
+        error_path=tmp_path / "tail.err",
+    )
+    with tailing:
         wait_for(lambda: "listening" in _read(tmp_path / "tail.err"), timeout=30)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        yield tailing
 
 
 def _read(path: Path) -> str:
@@ -50,8 +46,8 @@ def _start(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _stop_with_ctrl_c(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGINT)
+def _stop_with_ctrl_c(process: Process) -> int:
+    process.signal(signal.SIGINT)
     return process.wait(timeout=15)
 
 
@@ -76,7 +72,7 @@ def test_events_tail_prints_a_launched_campaigns_events_until_ctrl_c(
 
     assert code == 0
     assert "Traceback" not in _read(tmp_path / "tail.err")
-    lines = [line.split("  ") for line in _read(out).splitlines()]
+    lines = [line.split("  ") for line in process.log_since_start().splitlines()]
     assert lines and all(fields[1] == topic for fields in lines)
     mine = [fields for fields in lines if fields[4] == f"campaign {campaign['id']}"]
     events = [fields[3] for fields in mine]
@@ -119,7 +115,7 @@ def test_events_tail_finds_the_redis_of_a_running_pulse_up_and_says_when_there_i
     bad_topic_err = bad_topic.communicate(timeout=30)[1]
 
     assert code == 0
-    assert _read(tmp_path / "tail.out") == (
+    assert process.log_since_start() == (
         "2026-12-03T10:00:00Z  campaign:7  seq 3  offers_created  campaign 7  count 737\n"
     )
     assert "ignored a malformed announcement" in _read(tmp_path / "tail.err")

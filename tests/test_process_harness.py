@@ -128,3 +128,42 @@ def test_running_stops_every_process_even_when_a_later_one_cannot_start(tmp_path
         pass
 
     assert first.returncode == -signal.SIGTERM
+
+
+def test_a_child_with_pipes_answers_what_it_is_sent(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "print('ready', flush=True)\n"
+        "lines = sys.stdin.read().splitlines()\n"
+        "print('warned', file=sys.stderr)\n"
+        "print(len(lines), flush=True)\n"
+    )
+    talker = Process(
+        "talker",
+        [sys.executable, "-c", code],
+        dict(os.environ),
+        error_path=tmp_path / "talker.err",
+        pipes=True,
+    )
+    with talker:
+        assert talker.stdout.readline() == b"ready\n"
+        answer = talker.communicate(b"one\ntwo\n", timeout=30)
+
+    assert answer == b"2\n"
+    assert talker.returncode == 0
+    assert (tmp_path / "talker.err").read_text() == "warned\n"
+
+
+def test_output_and_errors_can_go_to_two_files(tmp_path: Path) -> None:
+    code = "import sys; print('out', flush=True); print('err', file=sys.stderr)"
+    both = Process(
+        "both",
+        [sys.executable, "-c", code],
+        dict(os.environ),
+        log_path=tmp_path / "out.log",
+        error_path=tmp_path / "err.log",
+    ).start()
+
+    assert both.wait(timeout=30) == 0
+    assert both.log_since_start() == "out\n"
+    assert (tmp_path / "err.log").read_text() == "err\n"
