@@ -21,7 +21,7 @@ from pulse_data.sqlutil import insert_ignoring_conflicts, rowcount
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 10_000
-# Waiting for a population under way (`_population_ends`): how often to look, how long it may
+# Waiting for a population under way (`population_ends`): how often to look, how long it may
 # go without placing anyone new, and the most to wait before leaving it to the job's retries.
 POPULATION_POLL_SECONDS = 0.2
 POPULATION_STALL_SECONDS = 2.0
@@ -107,17 +107,20 @@ async def create_offers(
     activation_delay: timedelta = timedelta(seconds=5),
     request_id: str | None = None,
     actor: dict[str, Any] | None = None,
+    wait_for_population: bool = True,
 ) -> int:
     """Create a pending offer for every populated member of the campaign's target that has none.
 
     All batches and the events are one transaction, so a retry after a crash counts exactly.
     `actor` (`{"id", "name"}`), the person who launched or refreshed, goes into the events.
+    `wait_for_population`: first wait, as `population_ends`, for a population under way.
     Returns how many offers were inserted.
     """
     extra: dict[str, Any] = {"request_id": request_id} if request_id else {}
     if actor:
         extra["actor"] = actor
-    await _population_ends(db, campaign_id)
+    if wait_for_population:
+        await population_ends(db, campaign_id)
     async with campaign_transaction(db, publisher) as events:
         session = events.session
         row = (
@@ -158,7 +161,7 @@ async def create_offers(
     return count
 
 
-async def _population_ends(db: Database, campaign_id: int) -> None:
+async def population_ends(db: Database, campaign_id: int) -> None:
     """Wait while the campaign's target is being populated and the population advances.
 
     A launch's offer job finds the target populating; its retries wait longer each time (up

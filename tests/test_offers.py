@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from arq import Retry
 from sqlalchemy import func, select, text, update
 
+from pulse_core.config import Settings
 from pulse_core.names import AuditAction, EventName, UpdateReason
 from pulse_core.topics import campaign_topic, marketer_topic
 from pulse_data import eventlog, offers, population
@@ -35,6 +37,7 @@ from tests.factories import (
     make_world,
     stored_events,
 )
+from workers import jobs
 
 HOUR = timedelta(hours=1)
 
@@ -292,6 +295,30 @@ async def test_the_stats_of_a_later_seq_include_the_change_of_an_earlier_one(
     assert last["stats"]["pending_offers"] == 5
 
 
+async def _population_under_way(
+    db: Database, monkeypatch: pytest.MonkeyPatch, target_id: int, go: asyncio.Event
+) -> asyncio.Task[Any]:
+    """A population of `target_id` in batches of 2 that has placed its first batch and places
+    the rest once `go` is set; never taken for stalled."""
+    place_batch = population._populate_batch
+    calls = 0
+
+    async def batches_after_go(*args: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await go.wait()
+        return await place_batch(*args)
+
+    monkeypatch.setattr(population, "_populate_batch", batches_after_go)
+    monkeypatch.setattr(offers, "POPULATION_STALL_SECONDS", 600.0)
+    populating = asyncio.create_task(populate_target(db, None, target_id, batch_size=2))
+    async with asyncio.timeout(60):
+        while not await _placed(db, target_id):  # the first batch is in
+            await asyncio.sleep(0.01)
+    return populating
+
+
 async def test_offers_asked_while_the_population_advances_are_created_as_it_ends(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,30 +326,45 @@ async def test_offers_asked_while_the_population_advances_are_created_as_it_ends
     members = await make_population(db, world, per_band=2)
     campaign = await make_campaign(db, world)
     go = asyncio.Event()
-    place_batch = population._populate_batch
-    calls = 0
-
-    async def batches_after_the_first_wait(*args: Any) -> int:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            await go.wait()
-        return await place_batch(*args)
 
     async def pause(seconds: float) -> None:  # the offers looked and saw the population under way
         go.set()
         await asyncio.sleep(seconds)
 
-    monkeypatch.setattr(population, "_populate_batch", batches_after_the_first_wait)
     monkeypatch.setattr(offers, "_pause", pause)
-    monkeypatch.setattr(offers, "POPULATION_STALL_SECONDS", 600.0)
-    populating = asyncio.create_task(populate_target(db, None, world.target_id, batch_size=2))
-    async with asyncio.timeout(60):
-        while not await _placed(db, world.target_id):  # the first batch is in
-            await asyncio.sleep(0.01)
+    populating = await _population_under_way(db, monkeypatch, world.target_id, go)
 
     created = await create_offers(db, None, campaign)
     await populating
 
     assert created == 6
     assert [offer.member_id for offer in await _offers(db, campaign)] == members[:6]
+
+
+async def test_offer_jobs_beyond_the_waiting_slots_retry_later_instead_of_holding_a_slot(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world(db)
+    await make_population(db, world, per_band=2)
+    campaign = await make_campaign(db, world)
+    go = asyncio.Event()
+    populating = await _population_under_way(db, monkeypatch, world.target_id, go)
+    ctx: dict[str, Any] = {"db": db, "publisher": None, "settings": settings, "job_try": 1}
+    waiting = [
+        asyncio.create_task(jobs.create_initial_pending_offers(ctx, campaign))
+        for _ in range(jobs.POPULATION_WAITERS)
+    ]
+    async with asyncio.timeout(30):
+        while not ("population_waiters" in ctx and ctx["population_waiters"].locked()):
+            await asyncio.sleep(0.01)
+
+    async with asyncio.timeout(30):  # without a free slot it does not wait for the population
+        with pytest.raises(Retry):
+            await jobs.create_initial_pending_offers(ctx, campaign)
+    assert not any(task.done() for task in waiting)
+    go.set()
+    await populating
+    results = await asyncio.gather(*waiting)
+
+    assert sorted(result["created"] for result in results) == [0, 6]
+    assert len(await _offers(db, campaign)) == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,10 @@ RELAY_MIN_AGE = timedelta(seconds=2)
 RELAY_BATCH = 500
 RELAY_MAX_BATCHES = 20
 MAX_POPULATE_WAIT_SECONDS = 5.0
+# How many of a worker's job slots may wait for a population under way (each for up to
+# `offers.POPULATION_MAX_WAIT_SECONDS`): more launches on populating targets retry later instead
+# of holding the slots that activations, relays and emails need.
+POPULATION_WAITERS = 2
 
 
 def _clients(ctx: Ctx) -> tuple[Database, EventPublisher, Settings]:
@@ -58,6 +63,12 @@ async def create_initial_pending_offers(
     actor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     db, publisher, settings = _clients(ctx)
+    waiters: asyncio.Semaphore = ctx.setdefault(
+        "population_waiters", asyncio.Semaphore(POPULATION_WAITERS)
+    )
+    if not waiters.locked():  # else its retries wait, without holding this slot meanwhile
+        async with waiters:
+            await offers.population_ends(db, campaign_id)
     try:
         created = await offers.create_offers(
             db,
@@ -67,6 +78,7 @@ async def create_initial_pending_offers(
             activation_delay=timedelta(seconds=settings.offer_activation_delay_seconds),
             request_id=request_id,
             actor=actor,
+            wait_for_population=False,
         )
     except offers.TargetStillPopulating as exc:
         log.info("campaign %d waits for target %d to populate", campaign_id, exc.target_id)
