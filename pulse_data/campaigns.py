@@ -225,6 +225,7 @@ LISTING_COLUMNS = (
     _TARGETS.population_status,
     UtcText(_TARGETS.last_populated_at).label("last_populated_at"),
 )
+_TARGET_ID = [column.name for column in LISTING_COLUMNS].index("target_id")
 
 
 async def campaign_listing(session: AsyncSession, marketer_id: int) -> CampaignListing:
@@ -241,7 +242,7 @@ async def campaign_listing(session: AsyncSession, marketer_id: int) -> CampaignL
             .order_by(_CAMPAIGNS.id)
         )
     ).all()
-    target_of = {row.id: row.target_id for row in rows}
+    target_of = {row[0]: row[_TARGET_ID] for row in rows}  # by index: quicker than by name
     stats = await campaign_stats_wire(session, marketer_id, target_of) if rows else {}
     return CampaignListing(as_of_seq, rows, stats)
 

@@ -186,18 +186,24 @@ async def campaign_stats_wire(
     }
     no_bands: list[dict[str, Any]] = []
     offers, ads, ledger = counts.offers, counts.ads, counts.ledger
-    population_of = {
-        target_id: sum(band.population for band in bands)
-        for target_id, bands in counts.bands_of.items()
-    }
+    # A campaign with no offer and no ad event (most of a long list) has its target's stats
+    # with only its own balance: a copy of the target's `quiet` stats, cheaper than building.
+    quiet: dict[int, dict[str, Any]] = {}
     result: dict[int, dict[str, Any]] = {}
     for campaign_id, target_id in counts.target_of.items():
         if campaign_id in offers or campaign_id in ads:
             numbers = counts.numbers(campaign_id, target_id)
-        else:  # no offer and no ad event (most of a long list): `numbers` with only a balance
-            balance = cents_to_amount(ledger.get(campaign_id, 0))
-            numbers = (population_of.get(target_id, 0), 0, 0, 0, 0.0, 0.0, balance, 0, 0, 0)
-        wire: dict[str, Any] = dict(zip(STAT_NAMES, numbers, strict=True))
-        wire["bands"] = bands_wire.get(target_id, no_bands)
+            wire: dict[str, Any] = dict(zip(STAT_NAMES, numbers, strict=True))
+            wire["bands"] = bands_wire.get(target_id, no_bands)
+        else:
+            template = quiet.get(target_id)
+            if template is None:
+                population = sum(band.population for band in counts.bands_of.get(target_id, ()))
+                numbers = (population, 0, 0, 0, 0.0, 0.0, 0.0, 0, 0, 0)
+                template = dict(zip(STAT_NAMES, numbers, strict=True))
+                template["bands"] = bands_wire.get(target_id, no_bands)
+                quiet[target_id] = template
+            wire = template.copy()
+            wire["balance"] = cents_to_amount(ledger.get(campaign_id, 0))
         result[campaign_id] = wire
     return result

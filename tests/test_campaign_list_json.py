@@ -40,8 +40,8 @@ async def test_the_list_is_the_models_json_for_odd_text_times_and_amounts(
     db = Database(demo_database_url)
     try:
         async with db.writer() as session:
-            first, second, third = (
-                await session.scalars(select(Campaign.id).order_by(Campaign.id).limit(3))
+            first, second, third, _, fifth = (
+                await session.scalars(select(Campaign.id).order_by(Campaign.id).limit(5))
             ).all()
             marketer_id = await session.scalar(
                 select(Campaign.marketer_id).where(Campaign.id == first)
@@ -63,11 +63,13 @@ async def test_the_list_is_the_models_json_for_odd_text_times_and_amounts(
             await session.execute(
                 update(Target).where(Target.id == target_id).values(title=ODD_TEXT[::-1][:200])
             )
-            # Adjustments of 0.05, -10,000.05 and 12,345,678,901.23: odd cents, less, a lot
+            # Adjustments of 0.05, -10,000.05 and 12,345,678,901.23: odd cents, less, a lot;
+            # and 0.07 to one of two campaigns without offers on one target
             for campaign_id, cents in [
                 (first, 5),
                 (second, -1_000_005),
                 (third, 1_234_567_890_123),
+                (fifth, 7),
             ]:
                 await session.execute(
                     insert(LedgerEntry).values(
