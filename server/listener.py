@@ -25,6 +25,13 @@ BACKOFF_MAX_SECONDS = 5.0
 # Announcements already received are delivered together, at most this many at once (the hub
 # then writes each subscriber its frames of all of them at once).
 ANNOUNCEMENTS_AT_ONCE = 128
+# A long delivery (a topic of thousands under a stream of events) is followed by a short wait
+# for more announcements, so that one write to each subscriber carries several events instead
+# of one: LINGER_SHARE of the last delivery's time, once it took LINGER_AFTER_SECONDS or more,
+# and never over LINGER_MAX_SECONDS. Small topics are never held back.
+LINGER_AFTER_SECONDS = 0.02
+LINGER_SHARE = 0.05
+LINGER_MAX_SECONDS = 0.01
 
 
 @dataclass(slots=True)
@@ -35,6 +42,7 @@ class ListenerHealth:
     bad_messages: int = 0
     last_error: str | None = None
     last_message_at: float | None = None
+    last_delivery_seconds: float = 0.0  # how long the hub took over the last announcements
 
 
 class RedisListener:
@@ -43,6 +51,14 @@ class RedisListener:
         self.hub = hub
         self.health = ListenerHealth()
         self.subscribed = asyncio.Event()
+        self.linger_max_seconds = LINGER_MAX_SECONDS
+
+    def linger_seconds(self) -> float:
+        """How long to wait for more announcements after the first, given the last delivery."""
+        last = self.health.last_delivery_seconds
+        if last < LINGER_AFTER_SECONDS:
+            return 0.0
+        return min(last * LINGER_SHARE, self.linger_max_seconds)
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting with jittered exponential backoff."""
@@ -77,9 +93,12 @@ class RedisListener:
                     if message is None:
                         continue
                     received = [message]
-                    # What has arrived already, without waiting (redis-py: timeout 0).
+                    # What has arrived already (redis-py: timeout 0 does not wait), and what
+                    # arrives while lingering after a long delivery.
+                    until = time.monotonic() + self.linger_seconds()
                     while len(received) < ANNOUNCEMENTS_AT_ONCE:
-                        message = await pubsub.get_message(timeout=0)
+                        wait = max(until - time.monotonic(), 0.0)
+                        message = await pubsub.get_message(timeout=wait)
                         if message is None:
                             break
                         received.append(message)
@@ -98,6 +117,8 @@ class RedisListener:
                 self.health.bad_messages += 1
                 log.warning("ignored a malformed announcement on %s: %s", EVENTS_CHANNEL, exc)
         if events:
+            started = time.monotonic()
             await self.hub.deliver(events)
+            self.health.last_delivery_seconds = time.monotonic() - started
         # Let the fallback path's writers drain their queues before the next announcements.
         await asyncio.sleep(0)

@@ -291,3 +291,36 @@ async def test_announcements_that_arrive_together_are_handed_over_together(
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
         await redis.aclose()
+
+
+async def test_after_a_long_delivery_announcements_a_moment_apart_are_handed_over_together(
+    redis_url: str, db: Database
+) -> None:
+    hub = Hub(db)
+    subscriber = Recorder()
+    topic = "campaign:1"
+    hub.topics[topic] = TopicState(dict.fromkeys([subscriber]), TopicCursor(0))
+    listener = RedisListener(redis_url, hub)
+    assert listener.linger_seconds() == 0  # nothing delivered yet: no waiting
+    listener.health.last_delivery_seconds = 60.0  # as if the last delivery had taken a minute
+    listener.linger_max_seconds = 1.0  # and waits of up to 1 s were allowed
+    assert listener.linger_seconds() == 1.0
+    listening = asyncio.create_task(listener.run())
+    redis = Redis.from_url(redis_url)
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        frames = [json.dumps({"type": "event", "topic": topic, "seq": seq}) for seq in (1, 2)]
+        for seq, frame in enumerate(frames, start=1):
+            event = RecordedEvent(id=seq, topic=topic, seq=seq, frame=frame)
+            await redis.publish(EVENTS_CHANNEL, encode_announcement([event]))
+            await asyncio.sleep(0.05)  # apart: the listener has the first before the second
+        await wait_for_frames(lambda: len(subscriber.wires) == 2, 10, "the two frames")
+
+        assert subscriber.handed == [2]
+        assert subscriber.wires == [websocket_frame(frame) for frame in frames]
+        assert listener.health.last_delivery_seconds < 1.0  # so the next one waits for none
+        assert listener.linger_seconds() == 0
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await redis.aclose()
