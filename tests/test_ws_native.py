@@ -8,7 +8,8 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import cast
 
 import pytest
@@ -265,62 +266,70 @@ async def test_a_replay_waits_while_the_connection_takes_no_more() -> None:
     assert transport.written == [websocket_frame("first"), websocket_frame("second")]
 
 
+TOPIC = "campaign:1"
+
+
+def one_subscriber_listener(redis_url: str, db: Database) -> tuple[RedisListener, Recorder]:
+    """A Redis listener whose hub has one subscriber of TOPIC, which has seen nothing yet."""
+    hub = Hub(db)
+    subscriber = Recorder()
+    hub.topics[TOPIC] = TopicState(dict.fromkeys([subscriber]), TopicCursor(0))
+    return RedisListener(redis_url, hub), subscriber
+
+
+@asynccontextmanager
+async def listening(listener: RedisListener) -> AsyncIterator[Redis]:
+    """The listener running and subscribed; yields a Redis client to publish with."""
+    running = asyncio.create_task(listener.run())
+    redis = Redis.from_url(listener.redis_url)
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 10)
+        yield redis
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await redis.aclose()
+
+
+def announcement(seq: int) -> tuple[str, bytes]:
+    """An event of TOPIC at `seq`: its frame and the announcement that carries it."""
+    frame = json.dumps({"type": "event", "topic": TOPIC, "seq": seq})
+    return frame, encode_announcement([RecordedEvent(id=seq, topic=TOPIC, seq=seq, frame=frame)])
+
+
 async def test_announcements_that_arrive_together_are_handed_over_together(
     redis_url: str, db: Database
 ) -> None:
-    hub = Hub(db)
-    subscriber = Recorder()
-    topic = "campaign:1"
-    hub.topics[topic] = TopicState(dict.fromkeys([subscriber]), TopicCursor(0))
-    listener = RedisListener(redis_url, hub)
-    listening = asyncio.create_task(listener.run())
-    redis = Redis.from_url(redis_url)
-    try:
-        await asyncio.wait_for(listener.subscribed.wait(), 10)
-        frames = [json.dumps({"type": "event", "topic": topic, "seq": seq}) for seq in (1, 2, 3)]
+    listener, subscriber = one_subscriber_listener(redis_url, db)
+    async with listening(listener) as redis:
+        announced = [announcement(seq) for seq in (1, 2, 3)]
         async with redis.pipeline(transaction=True) as publishing:  # sent and answered at once
-            for seq, frame in enumerate(frames, start=1):
-                event = RecordedEvent(id=seq, topic=topic, seq=seq, frame=frame)
-                publishing.publish(EVENTS_CHANNEL, encode_announcement([event]))
+            for _, data in announced:
+                publishing.publish(EVENTS_CHANNEL, data)
             await publishing.execute()
         await wait_for_frames(lambda: len(subscriber.wires) == 3, 10, "the three frames")
-        assert subscriber.wires == [websocket_frame(frame) for frame in frames]
-        assert subscriber.handed == [3]
-        assert listener.health.messages == 3
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
-        await redis.aclose()
+
+    assert subscriber.wires == [websocket_frame(frame) for frame, _ in announced]
+    assert subscriber.handed == [3]
+    assert listener.health.messages == 3
 
 
 async def test_after_a_long_delivery_announcements_a_moment_apart_are_handed_over_together(
     redis_url: str, db: Database
 ) -> None:
-    hub = Hub(db)
-    subscriber = Recorder()
-    topic = "campaign:1"
-    hub.topics[topic] = TopicState(dict.fromkeys([subscriber]), TopicCursor(0))
-    listener = RedisListener(redis_url, hub)
+    listener, subscriber = one_subscriber_listener(redis_url, db)
     assert listener.linger_seconds() == 0  # nothing delivered yet: no waiting
     listener.health.last_delivery_seconds = 60.0  # as if the last delivery had taken a minute
     listener.linger_max_seconds = 1.0  # and waits of up to 1 s were allowed
     assert listener.linger_seconds() == 1.0
-    listening = asyncio.create_task(listener.run())
-    redis = Redis.from_url(redis_url)
-    try:
-        await asyncio.wait_for(listener.subscribed.wait(), 10)
-        frames = [json.dumps({"type": "event", "topic": topic, "seq": seq}) for seq in (1, 2)]
-        for seq, frame in enumerate(frames, start=1):
-            event = RecordedEvent(id=seq, topic=topic, seq=seq, frame=frame)
-            await redis.publish(EVENTS_CHANNEL, encode_announcement([event]))
+    async with listening(listener) as redis:
+        announced = [announcement(seq) for seq in (1, 2)]
+        for _, data in announced:
+            await redis.publish(EVENTS_CHANNEL, data)
             await asyncio.sleep(0.05)  # apart: the listener has the first before the second
         await wait_for_frames(lambda: len(subscriber.wires) == 2, 10, "the two frames")
 
-        assert subscriber.handed == [2]
-        assert subscriber.wires == [websocket_frame(frame) for frame in frames]
-        assert listener.health.last_delivery_seconds < 1.0  # so the next one waits for none
-        assert listener.linger_seconds() == 0
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
-        await redis.aclose()
+    assert subscriber.handed == [2]
+    assert subscriber.wires == [websocket_frame(frame) for frame, _ in announced]
+    assert listener.health.last_delivery_seconds < 1.0  # so the next one waits for none
+    assert listener.linger_seconds() == 0
