@@ -193,7 +193,7 @@ class Hub:
                 # delivered (or its gap filled) as it arrives, so the database has nothing to add.
                 gone, latest, after = False, known, None
             else:
-                async with self.db.reader() as session:
+                async with self.db.lookup() as session:
                     if after is None:
                         gone, latest = False, await eventlog.head(session, topic)
                     else:
@@ -226,7 +226,7 @@ class Hub:
 
     async def _replay(self, connection: Subscriber, subscription: Subscription, topic: str) -> None:
         while True:
-            async with self.db.reader() as session:
+            async with self.db.lookup() as session:
                 page = await eventlog.frames_after(
                     session, topic, subscription.cursor.seq or 0, REPLAY_PAGE
                 )
@@ -304,6 +304,7 @@ class Hub:
                     connection.probe(frame, at, sink)
 
     async def _fill_gap(self, topic: str, gap: Gap) -> None:
+        # `reader`, not `lookup`: live delivery never waits behind the clients' lookups.
         async with self.db.reader() as session:
             missing = await eventlog.frames_after(session, topic, gap.after, gap.count)
         self.stats.gaps_filled += 1

@@ -37,7 +37,7 @@ class TopicAccess:
         assert topic.campaign_id is not None
         owner = self._owners.get(topic.campaign_id)
         if owner is None:
-            async with self._db.reader() as session:
+            async with self._db.lookup() as session:
                 owner = await campaign_marketer(session, topic.campaign_id)
             if owner is None:
                 return False

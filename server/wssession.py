@@ -78,7 +78,7 @@ async def authenticate(state: ServerState, token: str) -> tuple[SessionUser, dat
     except InvalidToken as exc:
         raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None
     try:
-        async with state.db.reader() as session:
+        async with state.db.lookup() as session:
             user = await session_user(session, principal.session_id)
     except SessionEnded as exc:
         raise Refused(CloseCode.UNAUTHORIZED, str(exc)) from None

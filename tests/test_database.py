@@ -77,3 +77,38 @@ async def test_a_writer_cancelled_mid_statement_releases_the_sqlite_write_lock(
             assert await session.scalar(text("SELECT count(*) FROM t")) == 1
     finally:
         await db.dispose()
+
+
+async def test_lookups_asked_all_at_once_hold_few_sessions_and_all_get_their_answer(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'lookups.sqlite3'}", pool_size=3)
+    holding = 0
+    most = 0
+    go_on = asyncio.Event()
+
+    async def look() -> int:
+        nonlocal holding, most
+        async with db.lookup() as session:
+            holding += 1
+            most = max(most, holding)
+            await go_on.wait()
+            answer = int(await session.scalar(text("SELECT 42")) or 0)
+            holding -= 1
+            return answer
+
+    try:
+        lookups = [asyncio.create_task(look()) for _ in range(50)]
+        async with asyncio.timeout(30):
+            while holding < 3:
+                await asyncio.sleep(0.01)
+        for _ in range(10):  # the others had every chance to take a session too
+            await asyncio.sleep(0)
+        assert holding == 3
+        go_on.set()
+        answers = await asyncio.gather(*lookups)
+    finally:
+        await db.dispose()
+
+    assert answers == [42] * 50
+    assert most == 3
