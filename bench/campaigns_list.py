@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from bench.desktop_login import GOAL_GET_S, prepare, running_server, time_rest
-from bench.launch import wipe
+from bench.launch import database_options, database_url, wipe
 
 
 def p90(values: list[float]) -> float:
@@ -35,16 +35,11 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, default=10_000, help="campaigns to add")
     parser.add_argument("--repeat", type=int, default=15, help="timed GETs of each kind")
     parser.add_argument("--members", type=int, default=2_000, help="demo members to seed")
-    parser.add_argument(
-        "--database-url", help="an empty database to use (default: SQLite in a temp dir)"
-    )
-    parser.add_argument(
-        "--reset", action="store_true", help="drop every table of --database-url first"
-    )
+    database_options(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="pulse-bench-list-") as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{tmp}/pulse.sqlite3"
+        url = database_url(args, tmp)
         if args.reset:
             asyncio.run(wipe(url))
         seeded = asyncio.run(prepare(url, args.members, args.campaigns))

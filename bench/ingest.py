@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from websockets.asyncio.client import connect
 
-from bench.launch import prepare, running_backend
+from bench.launch import database_options, database_url, prepare, running_backend
 from pulse_core.names import UpdateReason
 from pulse_core.protocol import Event, Subscribe, Subscribed, encode, parse_server_frame
 from pulse_core.topics import parse_topic
@@ -207,19 +207,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--database-url", help="an empty database to use (default: SQLite in a temp dir)"
-    )
-    parser.add_argument(
-        "--reset", action="store_true", help="drop every table of --database-url first"
-    )
+    database_options(parser)
     parser.add_argument("--members", type=int, default=20_000)
     parser.add_argument("--batches", type=int, default=40, help="batches of 1,000 per phase")
     parser.add_argument("--senders", type=int, default=4, help="senders at once, second phase")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as directory:
-        url = args.database_url or f"sqlite+aiosqlite:///{directory}/pulse.sqlite3"
+        url = database_url(args, directory)
         seeding = time.perf_counter()
         try:
             campaign_id, members = asyncio.run(prepare(url, args.members, args.reset))

@@ -55,6 +55,21 @@ EVERYONE = "Everyone (benchmark)"
 GOAL_SECONDS = 10.0  # launch -> offers_created, 100,000 members, PostgreSQL
 
 
+def database_options(parser: argparse.ArgumentParser) -> None:
+    """The benchmarks' `--database-url` and `--reset`."""
+    parser.add_argument(
+        "--database-url", help="an empty database to use (default: SQLite in a temp dir)"
+    )
+    parser.add_argument(
+        "--reset", action="store_true", help="drop every table of --database-url first"
+    )
+
+
+def database_url(args: argparse.Namespace, directory: str) -> str:
+    """`--database-url`, else a SQLite file in `directory`."""
+    return str(args.database_url or f"sqlite+aiosqlite:///{directory}/pulse.sqlite3")
+
+
 async def wipe(url: str) -> None:
     """Drop every table of the database (the benchmarks' `--reset`)."""
     db = Database(url)
@@ -196,18 +211,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--database-url", help="an empty database to use (default: SQLite in a temp dir)"
-    )
-    parser.add_argument(
-        "--reset", action="store_true", help="drop every table of --database-url first"
-    )
+    database_options(parser)
     parser.add_argument("--members", type=int, default=20_000)
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as directory:
-        url = args.database_url or f"sqlite+aiosqlite:///{directory}/pulse.sqlite3"
+        url = database_url(args, directory)
         seeding = time.perf_counter()
         try:
             campaign_id, members = asyncio.run(prepare(url, args.members, args.reset))

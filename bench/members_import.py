@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.launch import wipe
+from bench.launch import database_url, wipe
 from pulse_data import seed_data
 from pulse_data.migrate import upgrade_database
 
@@ -74,7 +74,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="pulse-bench-") as directory:
-        url = args.database_url or f"sqlite+aiosqlite:///{directory}/pulse.sqlite3"
+        url = database_url(args, directory)
         backend = url.split(":", 1)[0].split("+", 1)[0]
         path = Path(directory) / "members.csv"
         tags = write_members_csv(path, args.members)
