@@ -106,6 +106,8 @@ class _StateCollector(Collector):
             ("pulse_topics", "topics with at least one subscriber", len(hub.topics)),
             ("pulse_listener_connected", "1 while the Redis listener is subscribed",
              int(listener.connected)),
+            ("pulse_listener_last_delivery_seconds", "how long the last events received "
+             "together took to go to their subscribers", listener.last_delivery_seconds),
             ("pulse_session_watch_healthy", "1 while the session watch looks every second",
              int(watch.problem() is None)),
         )  # fmt: skip

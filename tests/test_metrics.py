@@ -82,6 +82,7 @@ async def test_a_launch_shows_in_the_server_and_worker_metrics(live_backend: Liv
     assert 1 <= server["pulse_frames_encoded_total"] <= server["pulse_frames_delivered_total"]
     assert 1 <= server["pulse_subscriber_writes_total"] <= server["pulse_frames_delivered_total"]
     assert server["pulse_listener_connected"] == 1
+    assert 0 < server["pulse_listener_last_delivery_seconds"] < 5  # it delivered the events
     assert server["pulse_session_watch_healthy"] == 1
     assert server["pulse_broadcast_slow"] == 0
     assert not [name for name in server if f"/api/campaigns/{campaign['id']}" in name]
