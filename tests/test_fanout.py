@@ -30,6 +30,20 @@ async def backend_db(live_backend: LiveBackend) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+def padded_events(topic: str, head: int, total: int) -> list[RecordedEvent]:
+    """`total` events of `topic` after seq `head`, each frame padded to ~8 KB."""
+    padding = "x" * 8_000
+    return [
+        RecordedEvent(
+            id=0,
+            topic=topic,
+            seq=seq,
+            frame=json.dumps({"type": "event", "topic": topic, "seq": seq, "pad": padding}),
+        )
+        for seq in range(head + 1, head + 1 + total)
+    ]
+
+
 async def first_active_campaign(backend: LiveBackend) -> int:
     with backend.client(ALICE) as alice:
         return int(
@@ -132,16 +146,7 @@ async def test_slow_consumer_is_closed_and_others_get_every_event(
     stalled.connection.transport.pause_reading()
 
     total = 3_000
-    padding = "x" * 8_000
-    announced = [
-        RecordedEvent(
-            id=0,
-            topic=topic,
-            seq=seq,
-            frame=json.dumps({"type": "event", "topic": topic, "seq": seq, "pad": padding}),
-        )
-        for seq in range(head + 1, head + 1 + total)
-    ]
+    announced = padded_events(topic, head, total)
     redis = Redis.from_url(live_backend.settings.redis_url or "")
     received: list[int] = []
 

@@ -33,7 +33,7 @@ from server.state import ServerState
 from server.ws_native import NativeSession, PulseWebSocketProtocol
 from tests.backend import ALICE, LiveBackend, ServerThread, free_port, wait_for
 from tests.faults.clients import wait_for as wait_for_frames
-from tests.test_fanout import first_active_campaign, wait_metric
+from tests.test_fanout import first_active_campaign, padded_events, wait_metric
 from tests.wsclient import WsClient
 
 
@@ -85,16 +85,7 @@ async def subscribe_ping_event_and_slow_consumer(backend: LiveBackend) -> None:
     assert await healthy.recv() == {"type": "pong"}
 
     total = 1_000
-    padding = "x" * 8_000
-    events = [
-        RecordedEvent(
-            id=0,
-            topic=topic,
-            seq=seq,
-            frame=json.dumps({"type": "event", "topic": topic, "seq": seq, "pad": padding}),
-        )
-        for seq in range(head + 1, head + 1 + total)
-    ]
+    events = padded_events(topic, head, total)
     redis = Redis.from_url(backend.settings.redis_url or "")
     try:
         await redis.publish(EVENTS_CHANNEL, encode_announcement(events[:1]))
@@ -291,7 +282,7 @@ async def listening(listener: RedisListener) -> AsyncIterator[Redis]:
         await redis.aclose()
 
 
-def announcement(seq: int) -> tuple[str, bytes]:
+def announcement(seq: int) -> tuple[str, str]:
     """An event of TOPIC at `seq`: its frame and the announcement that carries it."""
     frame = json.dumps({"type": "event", "topic": TOPIC, "seq": seq})
     return frame, encode_announcement([RecordedEvent(id=seq, topic=TOPIC, seq=seq, frame=frame)])
