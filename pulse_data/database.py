@@ -102,7 +102,6 @@ class Database:
         )
         self._reader = async_sessionmaker(read_engine, expire_on_commit=False)
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
-        self.lookups_at_once = pool_size
         self._lookups = asyncio.Semaphore(pool_size)
 
     @asynccontextmanager
@@ -118,7 +117,7 @@ class Database:
     @asynccontextmanager
     async def lookup(self) -> AsyncIterator[AsyncSession]:
         """`reader()` for a short read that thousands of clients may ask for at once (their
-        WebSockets connecting again after a restart): at most `lookups_at_once` hold a session,
+        WebSockets connecting again after a restart): at most `pool_size` hold a session,
         and the others wait before one is made. A session waiting for a pooled connection
         costs far more memory than a task waiting here: 1,000 connections at once left the
         server 2.6 MB larger without this."""
