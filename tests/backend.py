@@ -94,13 +94,11 @@ class WorkerThread:
             raise WaitTimeoutError("timed out after 20 s waiting for the test worker to start")
 
     def _run(self) -> None:
-        from arq.worker import create_worker
-
-        from workers.settings import worker_settings
+        from workers.settings import create_worker
 
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
-            self.worker = create_worker(worker_settings(self.settings), handle_signals=False)
+            self.worker = create_worker(self.settings, handle_signals=False)
             self.started.set()
             try:
                 await self.worker.async_run()

@@ -30,7 +30,7 @@ from pulse_data.models import (
     utcnow,
 )
 from pulse_data.population import ensure_bands
-from workers.settings import worker_settings
+from workers.settings import create_worker, worker_settings
 
 _names = itertools.count(1)
 
@@ -196,9 +196,15 @@ async def stored_events(db: Database, topic: str) -> list[RecordedEvent]:
 def burst_worker(settings: Settings) -> Worker:
     """A real arq worker that runs the queued jobs (cron jobs only when enqueued) and then stops."""
     kwargs: dict[str, Any] = get_kwargs(worker_settings(settings))
-    periodic = [func(job.coroutine, name=job.name) for job in kwargs.pop("cron_jobs")]
-    kwargs["functions"] = [*kwargs["functions"], *periodic]
-    return Worker(**kwargs, burst=True, handle_signals=False, poll_delay=0.02)
+    periodic = [func(job.coroutine, name=job.name) for job in kwargs["cron_jobs"]]
+    return create_worker(
+        settings,
+        functions=[*kwargs["functions"], *periodic],
+        cron_jobs=[],
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.02,
+    )
 
 
 async def run_jobs(settings: Settings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -349,18 +350,23 @@ async def test_offer_jobs_beyond_the_waiting_slots_retry_later_instead_of_holdin
     campaign = await make_campaign(db, world)
     go = asyncio.Event()
     populating = await _population_under_way(db, monkeypatch, world.target_id, go)
-    ctx: dict[str, Any] = {"db": db, "publisher": None, "settings": settings, "job_try": 1}
+    worker: dict[str, Any] = {"db": db, "publisher": None, "settings": settings}
+    jobs.prepare(worker)
+
+    def job() -> dict[str, Any]:  # as arq runs a job: with a copy of the worker's ctx
+        return {**worker, "job_id": uuid.uuid4().hex, "job_try": 1}
+
     waiting = [
-        asyncio.create_task(jobs.create_initial_pending_offers(ctx, campaign))
+        asyncio.create_task(jobs.create_initial_pending_offers(job(), campaign))
         for _ in range(jobs.POPULATION_WAITERS)
     ]
     async with asyncio.timeout(30):
-        while not ("population_waiters" in ctx and ctx["population_waiters"].locked()):
+        while not worker[jobs.POPULATION_WAITERS_KEY].locked():
             await asyncio.sleep(0.01)
 
     async with asyncio.timeout(30):  # without a free slot it does not wait for the population
         with pytest.raises(Retry):
-            await jobs.create_initial_pending_offers(ctx, campaign)
+            await jobs.create_initial_pending_offers(job(), campaign)
     assert not any(task.done() for task in waiting)
     go.set()
     await populating

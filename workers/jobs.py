@@ -28,6 +28,13 @@ MAX_POPULATE_WAIT_SECONDS = 5.0
 # `offers.POPULATION_MAX_WAIT_SECONDS`): more launches on populating targets retry later instead
 # of holding the slots that activations, relays and emails need.
 POPULATION_WAITERS = 2
+POPULATION_WAITERS_KEY = "population_waiters"
+
+
+def prepare(ctx: Ctx) -> None:
+    """Put what one worker's jobs share in its `ctx`, at start-up: arq gives each job a copy of
+    that `ctx`, so whatever a job adds to its own is gone when it ends."""
+    ctx[POPULATION_WAITERS_KEY] = asyncio.Semaphore(POPULATION_WAITERS)
 
 
 def _clients(ctx: Ctx) -> tuple[Database, EventPublisher, Settings]:
@@ -63,9 +70,7 @@ async def create_initial_pending_offers(
     actor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     db, publisher, settings = _clients(ctx)
-    waiters: asyncio.Semaphore = ctx.setdefault(
-        "population_waiters", asyncio.Semaphore(POPULATION_WAITERS)
-    )
+    waiters: asyncio.Semaphore = ctx[POPULATION_WAITERS_KEY]
     if not waiters.locked():  # else its retries wait, without holding this slot meanwhile
         async with waiters:
             await offers.population_ends(db, campaign_id)

@@ -1,12 +1,16 @@
-"""A short, renewed claim on each running job, so that a dead worker's job is retried soon.
+"""A short, renewed claim on each job a worker takes, so that a dead worker's job is retried soon.
 
 arq marks a job "in progress" for the job timeout plus 10 s, and no other worker takes the job
 until that mark expires: with a 10-minute timeout, a worker killed mid-job would hold its job
-back for 10 minutes. Here the mark is cut to a short lease as the job starts and renewed while
-it runs, so a job outlives its worker by one lease at most. A job that is stalled or
-partitioned from Redis for longer than a lease may run twice; every job is safe to run twice
-(no offer is created, no target announced populated twice: docs/reliability.md, "Running a
-job twice").
+back for 10 minutes. Here the mark lasts one lease from the moment a worker takes the job
+(`LeasedWorker`), and is renewed while the job runs, so a job outlives its worker by one lease
+at most, including a worker that dies between taking a job and starting it. A job that is
+stalled or partitioned from Redis for longer than a lease may run twice; every job is safe to
+run twice (no offer is created, no target announced populated twice: docs/reliability.md,
+"Running a job twice").
+
+Depends on arq 0.28's `Worker.in_progress_timeout_s`, the mark's length when it takes a job
+(`tests/test_jobs.py` checks it).
 """
 
 from __future__ import annotations
@@ -17,11 +21,22 @@ import logging
 from typing import Any
 
 from arq.constants import in_progress_key_prefix
+from arq.worker import Worker
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
 LEASE_TASK = "pulse_lease"
+
+
+class LeasedWorker(Worker):
+    """An arq worker whose mark on a job it takes lasts `lease_seconds`, not the job timeout
+    plus 10 s: the mark is set before the job starts (and its lease is renewed), so a worker
+    killed in between must not hold the job for the whole timeout."""
+
+    def __init__(self, *args: Any, lease_seconds: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_progress_timeout_s = lease_seconds
 
 
 async def _renew(redis: Any, key: str, lease_ms: int) -> None:

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from arq.worker import Worker, create_worker
+from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from pulse_core.config import Settings
@@ -18,7 +18,7 @@ from pulse_core.logs import setup_logging
 from pulse_data.database import Database
 from pulse_data.migrate import require_latest_schema
 from workers.metrics import WorkerMetrics
-from workers.settings import worker_settings
+from workers.settings import create_worker
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def run_worker(settings: Settings) -> None:
                 loop.add_signal_handler(signum, on_signal, signum)
         backoff = RESTART_BACKOFF_START_SECONDS
         while not stop.is_set():
-            worker = create_worker(worker_settings(settings, metrics), handle_signals=False)
+            worker = create_worker(settings, metrics, handle_signals=False)
             current[:] = [worker]
             started = time.monotonic()
             try:

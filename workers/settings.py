@@ -7,6 +7,7 @@ from typing import Any
 
 from arq import cron, func
 from arq.connections import RedisSettings
+from arq.worker import get_kwargs
 
 from pulse_core import names
 from pulse_core.config import Settings
@@ -43,6 +44,7 @@ def worker_settings(settings: Settings, metrics: WorkerMetrics | None = None) ->
         ctx["publisher"] = EventPublisher(db, ctx["redis"])
         ctx["rng"] = random.Random()
         ctx["mail"] = mail.MailService(settings)
+        jobs.prepare(ctx)
         await jobs.recover_interrupted_populations(ctx)
 
     async def on_job_start(ctx: dict[str, Any]) -> None:
@@ -131,3 +133,12 @@ def worker_settings(settings: Settings, metrics: WorkerMetrics | None = None) ->
             "health_check_interval": HEALTH_CHECK_SECONDS,
         },
     )
+
+
+def create_worker(
+    settings: Settings, metrics: WorkerMetrics | None = None, **overrides: Any
+) -> lease.LeasedWorker:
+    """The arq worker `worker_settings` describes (`overrides` replace its arguments), holding
+    each job it takes by a lease of `PULSE_JOB_LEASE_SECONDS`."""
+    arguments = {**get_kwargs(worker_settings(settings, metrics)), **overrides}
+    return lease.LeasedWorker(**arguments, lease_seconds=settings.job_lease_seconds)
