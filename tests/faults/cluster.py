@@ -27,6 +27,7 @@ from pulse_cli.process import (
     wait_worker_started,
 )
 from pulse_cli.process import wait_until as wait_until  # the fault tests import it from here
+from pulse_core import names
 from pulse_data.database import Database
 from pulse_data.models import (
     Bid,
@@ -45,6 +46,12 @@ from tests.conftest import build_latest_schema, run_in_new_loop
 from tests.netproxy import TcpProxy
 
 START_TIMEOUT = 60.0
+# How much of each process's log a failing test prints (after the quiet lines below).
+LOG_TAIL_CHARS = 12_000
+# A worker's periodic jobs log a start and an end every few seconds, mostly having done nothing;
+# those lines are left out of a failing test's logs so that the lines that tell its story fit.
+PERIODIC_JOBS = (names.JOB_ACTIVATE_OFFERS, names.JOB_RELAY_EVENTS, names.JOB_SEND_MAIL)
+IDLE_RESULTS = ("{}", ": 0}")
 EVERYONE_TITLE = "Everyone (fault tests)"
 
 
@@ -168,8 +175,9 @@ class Cluster:
             self.proxy.stop()
 
     def logs(self) -> str:
+        """The end of every process's log, without the periodic jobs' idle lines."""
         return "\n".join(
-            f"----- {child.name} -----\n{child.log()[-4000:]}"
+            f"----- {child.name} -----\n{telling_lines(child.log())[-LOG_TAIL_CHARS:]}"
             for child in [*self.servers, *self.workers]
         )
 
@@ -180,6 +188,17 @@ class Cluster:
             if lines and "→" in lines[-1]:
                 return worker
         return None
+
+
+def telling_lines(log: str) -> str:
+    """`log` without the lines of periodic jobs starting, or ending having done nothing."""
+
+    def idle(line: str) -> bool:
+        if not any(f" {job}" in line for job in PERIODIC_JOBS):
+            return False
+        return "→" in line or line.rstrip().endswith(IDLE_RESULTS)
+
+    return "\n".join(line for line in log.splitlines() if not idle(line))
 
 
 async def prepare_database(url: str, members: int) -> tuple[int, int]:
