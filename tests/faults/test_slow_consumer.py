@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import socket
 import struct
@@ -14,7 +13,9 @@ import time
 import httpx
 import pytest
 
-from pulse_core.names import CLOSE_SLOW_CONSUMER
+from pulse_core.names import CLOSE_SLOW_CONSUMER, ErrorCode
+from pulse_core.protocol import Subscribe, encode
+from pulse_core.topics import parse_topic
 from tests.backend import parse_metrics
 from tests.faults.clients import Producer, heads_of, percentile, tally, wait_for
 from tests.faults.cluster import Cluster
@@ -118,7 +119,7 @@ async def test_a_client_that_stops_reading_is_shed_and_hurts_nobody(running: Clu
 
         stalled = await asyncio.to_thread(StalledClient, server.port or 0, token)
         for topic in topics:
-            stalled.send_text(json.dumps({"type": "subscribe", "topic": topic, "after": None}))
+            stalled.send_text(encode(Subscribe(parse_topic(topic))))
         stalled_at = time.time()
         rss_peak = rss_before
         while await slow_consumers() == shed_before:
@@ -140,7 +141,7 @@ async def test_a_client_that_stops_reading_is_shed_and_hurts_nobody(running: Clu
         for client in healthy:
             await client.stop()
 
-    assert b'"code":"slow_consumer"' in stream[-4096:]
+    assert f'"code":"{ErrorCode.SLOW_CONSUMER}"'.encode() in stream[-4096:]
     assert close_code_of(stream) == CLOSE_SLOW_CONSUMER
     delivery = tally(healthy, heads, before)
     assert all(c.connections == 1 for c in healthy), "a healthy client was disconnected"
