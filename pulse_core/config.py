@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     demo_traffic_interval_seconds: int = 3
     # A job running longer than this is cancelled and tried again: keep it above the longest job.
     job_timeout_seconds: int = Field(default=600, ge=1)
-    # A running job holds a lease renewed every third of this: the job of a worker that died is
-    # given to another worker once the lease runs out.
+    # A job holds a lease from the moment a worker takes it, renewed every third of this while
+    # it runs: the job of a worker that died is given to another worker once the lease runs out.
     job_lease_seconds: float = Field(default=15.0, ge=1.0)
 
     # False turns off the broadcast latency and HTTP request metrics (`/metrics` then answers 404).
