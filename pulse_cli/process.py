@@ -25,6 +25,7 @@ from pulse_cli.network import is_ready
 T = TypeVar("T")
 P = TypeVar("P", bound="Process")
 _PR_SET_PDEATHSIG = 1
+_SIG_DFL = 0  # signal(2): the default action
 STOP_TIMEOUT_SECONDS = 10.0
 WORKER_STARTED = "Starting worker"  # the line a `pulse worker` logs once it takes jobs
 LOG_TAIL_CHARS = 3000
@@ -39,7 +40,9 @@ class ProcessExitedError(RuntimeError):
 
 
 def child_preexec() -> None:
-    """Ask Linux to SIGTERM the child when its parent dies, so nothing is left behind.
+    """Ask Linux to SIGTERM the child when its parent dies, so nothing is left behind; and
+    let SIGINT stop the child as it stops a command typed in a terminal, even when this parent
+    was started in the background (which ignores SIGINT, and children inherit that).
 
     The signal fires when the *thread* that started the child ends: start children from a
     thread that lives as long as they should.
@@ -48,6 +51,7 @@ def child_preexec() -> None:
         return
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.signal(signal.SIGINT, _SIG_DFL)  # Python's signal.signal works only in its main thread
 
 
 def pulse_command(*args: str) -> list[str]:

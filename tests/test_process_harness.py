@@ -84,6 +84,28 @@ def test_stop_kills_a_group_that_ignores_sigterm(tmp_path: Path) -> None:
     wait_until(lambda: gone(int(grandchild.read_text())), 10, "the grandchild to be killed")
 
 
+def test_ctrl_c_stops_a_child_even_when_the_parent_ignores_it(tmp_path: Path) -> None:
+    """As a command typed in a terminal: a parent started in the background ignores SIGINT,
+    which its children would inherit."""
+    code = (
+        "import time\n"
+        "try:\n"
+        "    print('waiting', flush=True); time.sleep(60)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped by Ctrl-C', flush=True)\n"
+    )
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with python("waiter", code, tmp_path / "waiter.log") as waiter:
+            wait_log_line(waiter, "waiting", timeout=30)
+            waiter.signal(signal.SIGINT)
+            assert waiter.wait(timeout=30) == 0
+    finally:
+        signal.signal(signal.SIGINT, ignored)
+
+    assert "stopped by Ctrl-C" in waiter.log()
+
+
 def test_the_context_stops_the_process_when_the_body_fails(tmp_path: Path) -> None:
     sleeper = python("sleeper", "import time; time.sleep(60)", tmp_path / "s.log")
 
