@@ -33,7 +33,12 @@ from server.state import ServerState
 from server.ws_native import NativeSession, PulseWebSocketProtocol
 from tests.backend import ALICE, LiveBackend, ServerThread, free_port, wait_for
 from tests.faults.clients import wait_for as wait_for_frames
-from tests.test_fanout import first_active_campaign, padded_events, wait_metric
+from tests.test_fanout import (
+    announce_as_read,
+    first_active_campaign,
+    padded_events,
+    wait_metric,
+)
 from tests.wsclient import WsClient
 
 
@@ -73,7 +78,7 @@ def native_protocols(backend: LiveBackend) -> list[PulseWebSocketProtocol]:
 async def subscribe_ping_event_and_slow_consumer(backend: LiveBackend) -> None:
     """The basic flow: subscribe, an event, ping; a client that stops reading is closed as a
     slow consumer while the other gets every event."""
-    backend.settings.send_queue_frames = 256  # above the 100 events announced at once
+    backend.settings.send_queue_frames = 256  # above the 5 events announced at once
     backend.settings.send_buffer_bytes = 64 * 1024
     topic = f"campaign:{await first_active_campaign(backend)}"
     token = backend.token(ALICE)
@@ -92,16 +97,8 @@ async def subscribe_ping_event_and_slow_consumer(backend: LiveBackend) -> None:
         assert (await healthy.recv())["seq"] == head + 1
         assert (await stalled.recv())["seq"] == head + 1
         stalled.connection.transport.pause_reading()
-        received: list[int] = []
-
-        async def read_all() -> None:
-            while len(received) < total - 1:
-                received.append((await healthy.recv())["seq"])
-
-        reader = asyncio.create_task(read_all())
-        for start in range(1, total, 100):
-            await redis.publish(EVENTS_CHANNEL, encode_announcement(events[start : start + 100]))
-        await asyncio.wait_for(reader, timeout=60)
+        # 5 frames (40 KB) at a time: never more than the 64 KB allowance unread
+        received = await announce_as_read(redis, healthy, events[1:], 5)
         await wait_metric(backend, "slow_consumers", 1)
     finally:
         await redis.aclose()
